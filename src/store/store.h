@@ -1,0 +1,99 @@
+/* store.h - the storage interface: durable append, and aggregations answered by the backend */
+#ifndef EMBER_STORE_STORE_H
+#define EMBER_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "profile/labels.h"
+#include "profile/profile.h"
+
+struct selector;
+struct store;
+
+struct store_opts {
+    const char *data_dir;     /* created if missing */
+    int64_t retention_ns;     /* 0 = keep forever */
+    uint64_t retention_bytes; /* 0 = no size cap */
+    int fsync;                /* 1 (default): acknowledge only after fsync */
+};
+
+void store_opts_default(struct store_opts *o);
+
+/*
+ * Opens (creating if needed) the store in o->data_dir and recovers what was
+ * acknowledged before. Returns 0 and sets *out, or a negative error (the
+ * cause is logged with the path).
+ */
+int store_open(struct store **out, const struct store_opts *o);
+/* Flushes and closes; accepts NULL. */
+void store_close(struct store *s);
+
+/*
+ * Appends every profile of b for tenant. Each profile's labels must hold
+ * __profile_type__ and service_name. Durable on return (0). On failure
+ * nothing of b is visible to queries and a negative error is returned.
+ * Safe to call from several threads at once.
+ */
+int store_append(struct store *s, const char *tenant, const struct profile_batch *b);
+
+/* A query scope: tenant, series selector, and time range [from_ns, until_ns). */
+struct store_query {
+    const char *tenant;
+    const struct selector *sel; /* NULL = every series */
+    int64_t from_ns, until_ns;
+};
+
+/* The result of store_merge(): sum of values per stack, with its own symbols. */
+struct stackset {
+    struct symtab sym;
+    VEC(struct sample) samples; /* stacks unique */
+    int64_t total;
+    size_t nprofiles; /* profiles that contributed */
+};
+
+void stackset_init(struct stackset *ss);
+void stackset_release(struct stackset *ss);
+
+/*
+ * Sums values per stack over every profile of the matching series whose
+ * time falls in the range. ss must be initialised; it receives symbols and
+ * samples. Returns 0 or a negative error.
+ */
+int store_merge(struct store *s, const struct store_query *q, struct stackset *ss);
+
+/*
+ * Totals per step: values[i] = sum of all values of matching profiles with
+ * time in [from + i*step, from + (i+1)*step). values has nsteps entries,
+ * zeroed by the caller.
+ */
+int store_totals(struct store *s, const struct store_query *q, int64_t step_ns, int64_t *values,
+                 size_t nsteps);
+
+/* A list of owned strings (sorted, unique). */
+struct strlist {
+    char **v;
+    size_t n, cap;
+};
+void strlist_release(struct strlist *l);
+
+/* Label names of matching series with data in the range. */
+int store_label_names(struct store *s, const struct store_query *q, struct strlist *out);
+/* Values of label name in matching series with data in the range. */
+int store_label_values(struct store *s, const struct store_query *q, const char *name,
+                       struct strlist *out);
+
+/* Callback for store_series(): labels borrowed for the call. Non-zero stops (and is returned). */
+typedef int (*store_series_cb)(const struct labels *l, void *arg);
+/* Calls cb for each matching series with data in the range, in label order. */
+int store_series(struct store *s, const struct store_query *q, store_series_cb cb, void *arg);
+
+/* Statistics for /metrics. */
+struct store_stats {
+    uint64_t series, profiles, samples;
+    uint64_t bytes_on_disk;
+    uint64_t head_bytes;
+};
+void store_get_stats(struct store *s, struct store_stats *st);
+
+#endif
