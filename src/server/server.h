@@ -1,0 +1,29 @@
+/* server.h - the Ember HTTP server: ingest, query API, UI, metrics */
+#ifndef EMBER_SERVER_SERVER_H
+#define EMBER_SERVER_SERVER_H
+
+#include <stdint.h>
+
+#include "profile/profile.h"
+
+struct server_opts {
+    const char *http_addr;    /* "127.0.0.1:4040" (host:port; ":4040" = all interfaces) */
+    const char *data_dir;     /* "./ember-data" */
+    int64_t retention_ns;     /* 0 = forever */
+    uint64_t retention_bytes; /* 0 = no cap */
+    int self_profile;         /* 1: profile the server itself (service_name ember-server) */
+    int self_profile_hz;      /* default 100 */
+    unsigned threads;         /* HTTP worker threads; 0 = number of CPUs */
+    struct ingest_limits limits;
+};
+
+void server_opts_default(struct server_opts *o);
+
+/*
+ * Opens the store, starts listening and serves until SIGINT/SIGTERM, then
+ * shuts down cleanly. Returns 0 after a clean shutdown, or a negative error
+ * if the store cannot be opened or the address cannot be bound (logged).
+ */
+int server_run(const struct server_opts *o);
+
+#endif
