@@ -12,10 +12,11 @@ struct selector;
 struct store;
 
 struct store_opts {
-    const char *data_dir;     /* created if missing */
-    int64_t retention_ns;     /* 0 = keep forever */
-    uint64_t retention_bytes; /* 0 = no size cap */
-    int fsync;                /* 1 (default): acknowledge only after fsync */
+    const char *data_dir;       /* created if missing */
+    int64_t retention_ns;       /* 0 = keep forever */
+    uint64_t retention_bytes;   /* 0 = no size cap */
+    int fsync;                  /* 1 (default): acknowledge only after fsync */
+    uint64_t wal_segment_bytes; /* WAL segments rotate past this size; 0 = 64 MiB */
 };
 
 void store_opts_default(struct store_opts *o);
