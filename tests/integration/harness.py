@@ -34,7 +34,9 @@ def free_port():
 class Server:
     """A real `ember server` on a free loopback port with its own data dir."""
 
-    def __init__(self, data_dir=None, extra_args=(), env=None, self_profile=False):
+    def __init__(self, data_dir=None, extra_args=(), env=None, self_profile=False, binary=None, wrapper=()):
+        self.binary = binary or EMBER
+        self.wrapper = list(wrapper)  # e.g. ["valgrind", ...]
         self.port = free_port()
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="ember-it-")
@@ -49,7 +51,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout=30):
-        args = [EMBER, "server", "--http-addr", f"127.0.0.1:{self.port}", "--data-dir", self.data_dir]
+        args = self.wrapper + [self.binary, "server", "--http-addr", f"127.0.0.1:{self.port}", "--data-dir", self.data_dir]
         if not self.self_profile:
             args.append("--no-self-profile")
         args += self.extra_args
