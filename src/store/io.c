@@ -49,6 +49,11 @@ void io_set_ops(const struct io_ops *o)
     ops = o ? o : &libc_ops;
 }
 
+const struct io_ops *io_get_ops(void)
+{
+    return ops;
+}
+
 void io_fault_set(const struct io_fault *f)
 {
     pthread_mutex_lock(&fault_mu);

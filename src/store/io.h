@@ -57,6 +57,8 @@ struct io_ops {
 
 /* Replaces the table (NULL restores libc's). Not thread-safe: call before opening a store. */
 void io_set_ops(const struct io_ops *ops);
+/* The table in use (borrowed), e.g. to copy it and replace one function. */
+const struct io_ops *io_get_ops(void);
 
 /*
  * A fault plan: the nth call (1-based, counted from io_fault_set()) among
