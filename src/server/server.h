@@ -13,8 +13,9 @@ struct server_opts {
     uint64_t retention_bytes; /* 0 = no cap */
     int self_profile;         /* 1: profile the server itself (service_name ember-server) */
     int self_profile_hz;      /* default 100 */
-    unsigned threads;         /* HTTP worker threads; 0 = number of CPUs */
+    unsigned threads;         /* HTTP worker threads; 0 = one thread per connection */
     struct ingest_limits limits;
+    size_t max_push_bytes;    /* body of one Push request; default 4 * limits.max_profile_bytes */
 };
 
 void server_opts_default(struct server_opts *o);
