@@ -5,9 +5,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/hmap.h"
 #include "base/xalloc.h"
 
 struct buf;
+struct pprof_priv;
 
 /*
  * The decoded message, field for field (string fields are string_table
@@ -63,28 +65,77 @@ struct pprof {
     VEC(int64_t) comment;
     int64_t default_sample_type;
     int64_t doc_url;
+    /*
+     * Private (pprof.c): memory blocks that back decoded arrays and strings
+     * (never free those pointers yourself; arrays you allocate with
+     * xmalloc and attach are freed by pprof_release) and the side index of
+     * string_table used by pprof_add_string. NULL after pprof_init().
+     */
+    struct pprof_priv *priv;
+};
+
+/*
+ * Maps message ids (Location.id, Function.id, Mapping.id) to array
+ * positions: a dense table when ids are compact (as Go writes them), else
+ * a hash map.
+ */
+struct pprof_idmap {
+    uint32_t *dense; /* id -> position + 1 (0 = absent), for id < ndense */
+    size_t ndense;
+    struct hmap sparse; /* id -> position, when ids are not compact */
 };
 
 void pprof_init(struct pprof *p);
+/* Frees everything p owns; p is empty (as after pprof_init) afterwards. */
 void pprof_release(struct pprof *p);
 
 /*
- * Decodes an uncompressed profile.proto message. Validates what later code
- * relies on: string indexes in range, string_table[0] == "", non-zero ids,
- * value counts equal to sample_type count. On error returns a negative code
- * and writes "at byte N: <problem>" into err. max_samples (0 = none) caps the
- * number of samples (-EMBER_ETOOBIG).
+ * Decodes an uncompressed profile.proto message into p (initialised and
+ * empty). Every field of profile.proto is kept (unknown fields are
+ * skipped); repeated integers may be packed or not. Validates what later
+ * code relies on: string_table[0] == "", string indexes in range, non-zero
+ * and unique ids, value counts equal to the sample_type count, and that
+ * samples, locations and lines reference existing locations, mappings and
+ * functions (function_id 0 in a line means "unknown" and is allowed).
+ * Returns 0; or -EMBER_ETRUNC / -EMBER_ECORRUPT for malformed input,
+ * -EMBER_EINVAL_INPUT for a well-formed message that breaks those rules,
+ * -EMBER_ETOOBIG when there are more than max_samples samples (0 = no cap).
+ * On error, err receives "at byte N: <problem>" (e.g. "at byte 1234:
+ * sample 17 references unknown location 99") and p is left empty.
  */
 int pprof_decode(struct pprof *p, const void *data, size_t n, size_t max_samples, char *err,
                  size_t errlen);
 
-/* Appends the encoded (uncompressed) message to out. */
+/*
+ * Appends the encoded (uncompressed) message to out, fields in Go's order,
+ * repeated integers packed. pprof_decode() of the result gives back p.
+ */
 void pprof_encode(const struct pprof *p, struct buf *out);
 
-/* Interns s into p's string table (linear scan for small tables is avoided by a side index). */
+/*
+ * Returns the index of s in p's string table, appending a copy if absent
+ * (and "" first if the table is empty). O(1) amortised: a hash index of the
+ * table is kept beside it and catches up with strings pushed directly.
+ */
 int64_t pprof_add_string(struct pprof *p, const char *s);
+/* Same for s[0..n), which may contain NUL bytes. */
+int64_t pprof_add_stringn(struct pprof *p, const char *s, size_t n);
 
 /* Borrowed string i, or "" if out of range. */
 const char *pprof_str(const struct pprof *p, int64_t i);
+/* Length in bytes of string i (0 if out of range). */
+size_t pprof_strlen(const struct pprof *p, int64_t i);
+
+/*
+ * Builds maps from ids to positions in p->location, p->function and
+ * p->mapping. Returns 0, or -EMBER_EINVAL_INPUT for a zero or duplicated id
+ * (message in err). Free with pprof_idmap_release().
+ */
+int pprof_idmap_locations(struct pprof_idmap *m, const struct pprof *p, char *err, size_t errlen);
+int pprof_idmap_functions(struct pprof_idmap *m, const struct pprof *p, char *err, size_t errlen);
+int pprof_idmap_mappings(struct pprof_idmap *m, const struct pprof *p, char *err, size_t errlen);
+void pprof_idmap_release(struct pprof_idmap *m);
+/* Position of id, or -1 if absent. */
+int64_t pprof_idmap_get(const struct pprof_idmap *m, uint64_t id);
 
 #endif
