@@ -1,4 +1,4 @@
-/* query.h - the query engine: what /api/v1/* and the CLI ask of the store, as JSON */
+/* query.h - the query engine: what /api/v1 and the CLI ask of the store, as JSON */
 #ifndef EMBER_QUERY_QUERY_H
 #define EMBER_QUERY_QUERY_H
 
@@ -52,6 +52,16 @@ int query_timeline(struct store *s, const struct query_params *q, struct buf *ou
                    size_t errlen);
 int query_diff(struct store *s, const struct query_params *q, struct buf *out, char *err,
                size_t errlen);
+/*
+ * The timeline step for [from_ns, until_ns): step_ns if non-zero, else about
+ * 1500 points over the range but at least 15 s, rounded up to the next of
+ * 15/20/30 s, 1/2/5/10/15/20/30 min, 1/2/3/6/12 h, then whole days. Either
+ * way the result is a whole number of seconds (at least 1 s) and is raised
+ * so that the range has at most QUERY_MAX_POINTS points.
+ */
+#define QUERY_MAX_POINTS 10000
+int64_t query_step(int64_t from_ns, int64_t until_ns, int64_t step_ns);
+
 /* Export: out gets gzip-compressed pprof, or folded text; *content_type is set (static). */
 int query_export(struct store *s, const struct query_params *q, struct buf *out,
                  const char **content_type, char *err, size_t errlen);
