@@ -1,0 +1,593 @@
+// flamegraph.js - decodes flamebearer levels into typed arrays and draws them on a <canvas>:
+// icicle layout (root on top; inverted for sandwich callers), 22 px rows, package or diff colours,
+// focus/zoom, search dimming, highlight of one function, hover tooltip and a click menu.
+
+import { PALETTE, OTHER_COLOR, packageColorIndex, diffPercent, diffBucket, diffColor, DIFF_STEPS } from './colors.js';
+import { fmtValue, fmtPct, fmtPoints, escapeHtml } from './format.js';
+
+export const ROW = 22;
+const FONT = '12px ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", "Liberation Mono", monospace';
+const MIN_LABEL_PX = 20;
+const MAX_CANVAS_PX = 30000;
+
+// Colour keys of the draw buckets.
+const K_OTHER = PALETTE.length; // 24
+const K_DIFF0 = K_OTHER + 1 + DIFF_STEPS; // diff bucket b -> K_DIFF0 + b
+const K_DIM = K_DIFF0 + DIFF_STEPS + 1;
+const K_ANCESTOR = K_DIM + 1;
+const N_KEYS = K_ANCESTOR + 1;
+
+/*
+ * Decodes a flamebearer ({names, levels, numTicks}) into a model of typed arrays, nodes ordered by
+ * level then x. Single runs are [x_delta, total, self, name]; diff runs (opts.diff) are
+ * [lx, ltotal, lself, rx, rtotal, rself, name] with leftTicks/rightTicks in opts. x and w are
+ * normalised so the root spans [0, 1]; in a diff both sides count by share of their own total.
+ * Throws an Error naming the level and run when the encoding is inconsistent.
+ */
+export function decode(fb, files, opts = {}) {
+  const diff = !!opts.diff;
+  const step = diff ? 7 : 4;
+  const names = fb.names || [];
+  const levels = fb.levels || [];
+  let n = 0;
+  for (let d = 0; d < levels.length; d++) {
+    if (levels[d].length % step) throw new Error(`flamegraph level ${d}: length ${levels[d].length} is not a multiple of ${step}`);
+    n += levels[d].length / step;
+  }
+  const m = {
+    n, names, files: files || [], diff, depth: levels.length,
+    nameIdx: new Int32Array(n), level: new Int32Array(n), parent: new Int32Array(n),
+    x: new Float64Array(n), w: new Float64Array(n), total: new Float64Array(n), self: new Float64Array(n),
+    levelStart: new Int32Array(levels.length + 1), numTicks: fb.numTicks || 0,
+    lt: null, ls: null, rt: null, rs: null, leftTicks: 0, rightTicks: 0, colorKey: new Uint8Array(n),
+    maxSelf: fb.maxSelf || 0,
+  };
+  const rawX = new Float64Array(n); // combined raw x, for parent lookup
+  if (diff) {
+    m.lt = new Float64Array(n); m.ls = new Float64Array(n); m.rt = new Float64Array(n); m.rs = new Float64Array(n);
+  }
+  let k = 0;
+  for (let d = 0; d < levels.length; d++) {
+    const lev = levels[d];
+    m.levelStart[d] = k;
+    let prevL = 0, prevR = 0;
+    let p = d > 0 ? m.levelStart[d - 1] : 0;
+    const pEnd = k;
+    for (let i = 0; i < lev.length; i += step, k++) {
+      let X, T, S, name;
+      if (diff) {
+        const lx = lev[i] + prevL, lt = lev[i + 1], ls = lev[i + 2];
+        const rx = lev[i + 3] + prevR, rt = lev[i + 4], rs = lev[i + 5];
+        prevL = lx + lt; prevR = rx + rt;
+        name = lev[i + 6];
+        m.lt[k] = lt; m.ls[k] = ls; m.rt[k] = rt; m.rs[k] = rs;
+        X = lx + rx; T = lt + rt; S = ls + rs;
+        m.x[k] = lx; m.w[k] = rx; // temporarily: raw left x / right x
+      } else {
+        X = lev[i] + prevL; T = lev[i + 1]; S = lev[i + 2]; name = lev[i + 3];
+        prevL = X + T;
+        m.x[k] = X;
+      }
+      if (name < 0 || name >= names.length) throw new Error(`flamegraph level ${d}, run ${i / step}: name index ${name} outside names (${names.length})`);
+      m.nameIdx[k] = name; m.level[k] = d; m.total[k] = T; m.self[k] = S; rawX[k] = X;
+      if (d === 0) { m.parent[k] = -1; continue; }
+      while (p < pEnd - 1 && X >= rawX[p] + m.total[p]) p++;
+      m.parent[k] = p;
+    }
+  }
+  m.levelStart[levels.length] = k;
+  // normalise x and w
+  if (diff) {
+    let LT = opts.leftTicks, RT = opts.rightTicks;
+    if (!(LT >= 0) || !(RT >= 0)) { LT = 0; RT = 0; for (let r = 0; r < m.levelStart[1]; r++) { LT += m.lt[r]; RT += m.rt[r]; } }
+    m.leftTicks = LT; m.rightTicks = RT;
+    const kl = LT > 0 ? 1 / LT : 0, kr = RT > 0 ? 1 / RT : 0;
+    const norm = (LT > 0 ? 1 : 0) + (RT > 0 ? 1 : 0) || 1;
+    for (let j = 0; j < n; j++) {
+      const lx = m.x[j], rx = m.w[j];
+      m.x[j] = (lx * kl + rx * kr) / norm;
+      m.w[j] = (m.lt[j] * kl + m.rt[j] * kr) / norm;
+    }
+    m.numTicks = LT + RT;
+  } else {
+    let root = 0;
+    for (let r = 0; r < (levels.length ? m.levelStart[1] : 0); r++) root += m.total[r];
+    const tot = root || m.numTicks || 1;
+    if (!m.numTicks) m.numTicks = root;
+    const inv = 1 / tot;
+    for (let j = 0; j < n; j++) { m.x[j] *= inv; m.w[j] = m.total[j] * inv; }
+  }
+  // colours: per name (package hash) or per diff bucket
+  const nameKey = new Int16Array(names.length).fill(-1);
+  for (let j = 0; j < n; j++) {
+    const ni = m.nameIdx[j];
+    if (diff) {
+      const b = diffBucket(diffPercent(m.lt[j], m.leftTicks, m.rt[j], m.rightTicks));
+      m.colorKey[j] = K_DIFF0 + b;
+      continue;
+    }
+    let c = nameKey[ni];
+    if (c < 0) {
+      const nm = names[ni];
+      c = nm === 'other' ? K_OTHER : packageColorIndex(nm, m.files[ni] || '');
+      nameKey[ni] = c;
+    }
+    m.colorKey[j] = c;
+  }
+  return m;
+}
+
+// Index of the first node in [lo, hi) whose right edge is beyond vx (nodes sorted by x).
+function firstVisible(m, lo, hi, vx) {
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (m.x[mid] + m.w[mid] <= vx) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+// Keeps the end of a long name (the function, not its package): "…pkg.(*T).Method".
+export function truncateLabel(name, maxChars) {
+  if (name.length <= maxChars) return name;
+  if (maxChars < 3) return '';
+  return '…' + name.slice(name.length - (maxChars - 1));
+}
+
+function cssVar(name, fallback) {
+  const v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  return v || fallback;
+}
+
+export class FlameGraph {
+  /*
+   * container: element to fill. opts: {inverted, unit, title, onAction(action, name, idx),
+   * onFocus(idx), tooltipExtra}. Actions: "sandwich", "highlight".
+   */
+  constructor(container, opts = {}) {
+    this.opts = opts;
+    this.container = container;
+    this.canvas = document.createElement('canvas');
+    this.canvas.className = 'fg-canvas';
+    this.canvas.setAttribute('role', 'img');
+    this.canvas.setAttribute('aria-label', opts.title || 'Flame graph');
+    this.canvas.tabIndex = 0;
+    container.appendChild(this.canvas);
+    this.hoverBox = document.createElement('div');
+    this.hoverBox.className = 'fg-hover';
+    container.appendChild(this.hoverBox);
+    this.ctx = this.canvas.getContext('2d', { alpha: false });
+    this.model = null;
+    this.unit = opts.unit || '';
+    this.focus = -1;
+    this.search = '';
+    this.searchMatch = null; // Uint8Array per name
+    this.highlight = null; // exact function name
+    this.highlightIdx = -1; // its name index
+    this.colourBlind = false;
+    this.width = 0;
+    this.lastDrawMs = 0;
+    this.colors = null;
+    this.canvas.addEventListener('mousemove', (e) => this.onMove(e));
+    this.canvas.addEventListener('mouseleave', () => this.hideHover());
+    this.canvas.addEventListener('click', (e) => this.onClick(e));
+    this.canvas.addEventListener('dblclick', (e) => {
+      const k = this.nodeAt(e);
+      if (k >= 0) this.setFocus(k);
+    });
+    this.ro = new ResizeObserver(() => {
+      if (this.container.clientWidth !== this.width && this.model) this.draw();
+    });
+    this.ro.observe(container);
+  }
+
+  destroy() {
+    this.ro.disconnect();
+    closeMenu();
+    hideTooltip();
+  }
+
+  setData(model, unit) {
+    this.model = model;
+    if (unit !== undefined) this.unit = unit;
+    this.focus = -1;
+    this.computeSearch();
+    this.computeHighlight();
+  }
+
+  setSearch(s) {
+    this.search = s || '';
+    this.computeSearch();
+  }
+
+  setHighlight(name) {
+    this.highlight = name || null;
+    this.computeHighlight();
+  }
+
+  setColourBlind(on) {
+    this.colourBlind = !!on;
+    this.colors = null;
+  }
+
+  computeSearch() {
+    const m = this.model;
+    this.searchMatch = null;
+    if (!m || !this.search) return;
+    let re = null;
+    const s = this.search;
+    if (s.length > 2 && s.startsWith('/') && s.endsWith('/')) {
+      try { re = new RegExp(s.slice(1, -1), 'i'); } catch (_) { re = null; }
+    }
+    const low = s.toLowerCase();
+    const mt = new Uint8Array(m.names.length);
+    for (let i = 0; i < m.names.length; i++) {
+      const nm = m.names[i];
+      mt[i] = re ? (re.test(nm) ? 1 : 0) : (nm.toLowerCase().indexOf(low) >= 0 ? 1 : 0);
+    }
+    this.searchMatch = mt;
+  }
+
+  computeHighlight() {
+    this.highlightIdx = -1;
+    if (!this.model || !this.highlight) return;
+    this.highlightIdx = this.model.names.indexOf(this.highlight);
+  }
+
+  // Sets the focused (zoomed) node; -1 resets. Redraws.
+  setFocus(k) {
+    if (!this.model) return;
+    this.focus = k >= 0 && k < this.model.n && k !== this.model.levelStart[0] ? k : -1;
+    if (k === 0) this.focus = -1;
+    this.draw();
+    if (this.opts.onFocus) this.opts.onFocus(this.focus);
+  }
+
+  // Path of names from the root's child down to node k ("main;calc3"); "" for the root.
+  pathOf(k) {
+    const m = this.model;
+    const parts = [];
+    while (k > 0 && m.parent[k] >= 0) { parts.push(m.names[m.nameIdx[k]]); k = m.parent[k]; }
+    return parts.reverse().join(';');
+  }
+
+  // Node at the path made by pathOf, or -1.
+  nodeByPath(path) {
+    const m = this.model;
+    if (!m || !path) return -1;
+    const parts = path.split(';');
+    let cur = 0;
+    for (let d = 1; d <= parts.length; d++) {
+      if (d >= m.depth) return -1;
+      let found = -1;
+      for (let j = m.levelStart[d]; j < m.levelStart[d + 1]; j++) {
+        if (m.parent[j] === cur && m.names[m.nameIdx[j]] === parts[d - 1]) { found = j; break; }
+      }
+      if (found < 0) return -1;
+      cur = found;
+    }
+    return cur;
+  }
+
+  rows() {
+    const m = this.model;
+    if (!m) return 0;
+    const dpr = window.devicePixelRatio || 1;
+    return Math.min(m.depth, Math.floor(MAX_CANVAS_PX / (ROW * dpr)));
+  }
+
+  themeColors() {
+    if (this.colors) return this.colors;
+    const c = new Array(N_KEYS);
+    for (let i = 0; i < PALETTE.length; i++) c[i] = PALETTE[i];
+    c[K_OTHER] = OTHER_COLOR;
+    for (let b = -DIFF_STEPS; b <= DIFF_STEPS; b++) c[K_DIFF0 + b] = diffColor(b, this.colourBlind);
+    c[K_DIM] = cssVar('--fg-dim', '#e4e4e7');
+    c[K_ANCESTOR] = cssVar('--fg-ancestor', '#d4d4d8');
+    this.colors = {
+      fill: c,
+      bg: cssVar('--fg-bg', '#ffffff'),
+      text: '#1b1b1f',
+      textLight: '#ffffff',
+      textDim: cssVar('--fg-dim-text', '#a1a1aa'),
+    };
+    return this.colors;
+  }
+
+  // Calls fn(k, px, y, pw) for every node drawn (≥ 0.5 px wide), with CSS pixel geometry.
+  forEachVisible(fn) {
+    const m = this.model;
+    if (!m || m.n === 0) return;
+    const W = this.width;
+    const rows = this.rows();
+    const f = this.focus >= 0 ? this.focus : 0;
+    const fl = m.level[f];
+    const vx0 = m.x[f], vw = m.w[f] || 1;
+    const scale = W / vw;
+    const inv = !!this.opts.inverted;
+    // ancestors of the focused node: full width
+    for (let a = m.parent[f]; a >= 0; a = m.parent[a]) {
+      const L = m.level[a];
+      if (L >= rows) continue;
+      fn(a, 0, inv ? (rows - 1 - L) * ROW : L * ROW, W, true);
+    }
+    for (let L = fl; L < rows; L++) {
+      const y = inv ? (rows - 1 - L) * ROW : L * ROW;
+      const end = m.levelStart[L + 1];
+      const vend = vx0 + vw;
+      for (let k = firstVisible(m, m.levelStart[L], end, vx0); k < end; k++) {
+        const x = m.x[k];
+        if (x >= vend) break;
+        const pw = m.w[k] * scale;
+        if (pw < 0.5) continue;
+        let px = (x - vx0) * scale;
+        let w = pw;
+        if (px < 0) { w += px; px = 0; }
+        if (px + w > W) w = W - px;
+        fn(k, px, y, w, false);
+      }
+    }
+  }
+
+  // Draws the whole graph; returns the time taken in ms.
+  draw() {
+    const t0 = performance.now();
+    const m = this.model;
+    const dpr = window.devicePixelRatio || 1;
+    const W = Math.max(1, this.container.clientWidth);
+    const rows = this.rows();
+    const H = Math.max(ROW, rows * ROW);
+    this.width = W;
+    const cw = Math.round(W * dpr), ch = Math.round(H * dpr);
+    if (this.canvas.width !== cw || this.canvas.height !== ch) {
+      this.canvas.width = cw; this.canvas.height = ch;
+      this.canvas.style.width = W + 'px'; this.canvas.style.height = H + 'px';
+    }
+    const ctx = this.ctx;
+    const col = this.themeColors();
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.fillStyle = col.bg;
+    ctx.fillRect(0, 0, W, H);
+    this.hideHover();
+    if (!m || m.n === 0) { this.lastDrawMs = performance.now() - t0; return this.lastDrawMs; }
+
+    ctx.font = FONT;
+    if (!this.charW) this.charW = ctx.measureText('MMMMMMMMMM').width / 10;
+    const charW = this.charW;
+    const buckets = new Array(N_KEYS);
+    for (let i = 0; i < N_KEYS; i++) buckets[i] = [];
+    const labels = []; // k, px, y, pw, textKind
+    const hl = this.highlightIdx, hasHl = !!this.highlight;
+    const sm = this.searchMatch;
+    const key = m.colorKey;
+    const nameIdx = m.nameIdx;
+    this.forEachVisible((k, px, y, pw, ancestor) => {
+      let c;
+      let dim = false;
+      if (hasHl) dim = nameIdx[k] !== hl;
+      else if (sm) dim = !sm[nameIdx[k]];
+      if (dim) c = K_DIM;
+      else if (ancestor) c = m.diff ? key[k] : K_ANCESTOR;
+      else c = key[k];
+      const b = buckets[c];
+      b.push(px, y, pw >= 3 ? pw - 1 : pw);
+      if (pw >= MIN_LABEL_PX) labels.push(k, px, y, pw, dim ? 2 : (c >= K_DIFF0 - DIFF_STEPS && c < K_DIM && Math.abs(c - K_DIFF0) >= 5) ? 1 : 0);
+    });
+    const h = ROW - 1;
+    for (let c = 0; c < N_KEYS; c++) {
+      const b = buckets[c];
+      if (!b.length) continue;
+      ctx.fillStyle = col.fill[c];
+      ctx.beginPath();
+      for (let i = 0; i < b.length; i += 3) ctx.rect(b[i], b[i + 1], b[i + 2], h);
+      ctx.fill();
+    }
+    ctx.textBaseline = 'middle';
+    const textCol = [col.text, col.textLight, col.textDim];
+    for (let kind = 0; kind < 3; kind++) {
+      ctx.fillStyle = textCol[kind];
+      for (let i = 0; i < labels.length; i += 5) {
+        if (labels[i + 4] !== kind) continue;
+        const k = labels[i], px = labels[i + 1], y = labels[i + 2], pw = labels[i + 3];
+        const maxChars = Math.floor((pw - 8) / charW);
+        const s = truncateLabel(m.names[m.nameIdx[k]], maxChars);
+        if (s) ctx.fillText(s, px + 4, y + ROW / 2);
+      }
+    }
+    this.lastDrawMs = performance.now() - t0;
+    return this.lastDrawMs;
+  }
+
+  // Rectangles (CSS px, relative to the canvas) of the drawn frames named name.
+  nodeRects(name) {
+    const out = [];
+    const m = this.model;
+    if (!m) return out;
+    const ni = m.names.indexOf(name);
+    if (ni < 0) return out;
+    this.forEachVisible((k, px, y, pw) => {
+      if (m.nameIdx[k] === ni) out.push({ x: px, y, w: pw, h: ROW - 1, index: k });
+    });
+    return out;
+  }
+
+  nodeAt(e) {
+    const m = this.model;
+    if (!m || !m.n) return -1;
+    const r = this.canvas.getBoundingClientRect();
+    const mx = e.clientX - r.left, my = e.clientY - r.top;
+    const rows = this.rows();
+    const row = Math.floor(my / ROW);
+    if (row < 0 || row >= rows) return -1;
+    const L = this.opts.inverted ? rows - 1 - row : row;
+    const f = this.focus >= 0 ? this.focus : 0;
+    if (L < m.level[f]) {
+      for (let a = m.parent[f]; a >= 0; a = m.parent[a]) if (m.level[a] === L) return a;
+      return -1;
+    }
+    if (L >= m.depth) return -1;
+    const xv = m.x[f] + (mx / this.width) * m.w[f];
+    const k = firstVisible(m, m.levelStart[L], m.levelStart[L + 1], xv);
+    if (k < m.levelStart[L + 1] && m.x[k] <= xv) {
+      // outside the focused subtree?
+      if (xv < m.x[f] || xv >= m.x[f] + m.w[f]) return -1;
+      return k;
+    }
+    return -1;
+  }
+
+  geometry(k) {
+    let g = null;
+    this.forEachVisible((j, px, y, pw) => { if (j === k) g = { x: px, y, w: pw }; });
+    return g;
+  }
+
+  onMove(e) {
+    const k = this.nodeAt(e);
+    if (k < 0) { this.hideHover(); return; }
+    const g = this.geometry(k);
+    if (g) {
+      const hb = this.hoverBox.style;
+      hb.display = 'block';
+      hb.left = this.canvas.offsetLeft + g.x + 'px';
+      hb.top = this.canvas.offsetTop + g.y + 'px';
+      hb.width = Math.max(1, g.w - 1) + 'px';
+      hb.height = ROW - 1 + 'px';
+    }
+    showTooltip(e.clientX, e.clientY, this.tooltipHtml(k));
+  }
+
+  hideHover() {
+    this.hoverBox.style.display = 'none';
+    hideTooltip();
+  }
+
+  tooltipHtml(k) {
+    const m = this.model;
+    const name = m.names[m.nameIdx[k]];
+    const file = m.files[m.nameIdx[k]];
+    const u = this.unit;
+    let h = `<div class="tt-name">${escapeHtml(name)}</div>`;
+    if (file) h += `<div class="tt-file">${escapeHtml(file)}</div>`;
+    h += '<table>';
+    if (m.diff) {
+      const LT = m.leftTicks, RT = m.rightTicks;
+      const pl = LT ? m.lt[k] / LT : 0, pr = RT ? m.rt[k] / RT : 0;
+      h += `<tr><th></th><th>Baseline</th><th>Comparison</th></tr>`;
+      h += `<tr><td>Total</td><td>${fmtValue(m.lt[k], u)} (${fmtPct(pl)})</td><td>${fmtValue(m.rt[k], u)} (${fmtPct(pr)})</td></tr>`;
+      h += `<tr><td>Self</td><td>${fmtValue(m.ls[k], u)} (${fmtPct(LT ? m.ls[k] / LT : 0)})</td><td>${fmtValue(m.rs[k], u)} (${fmtPct(RT ? m.rs[k] / RT : 0)})</td></tr>`;
+      const d = diffPercent(m.lt[k], LT, m.rt[k], RT);
+      const rel = m.lt[k] === 0 ? (m.rt[k] > 0 ? 'new' : '–') : (d >= 0 ? '+' : '') + ((pr - pl) / pl * 100).toFixed(1) + '%';
+      h += `</table><div class="tt-diff ${d > 0 ? 'up' : d < 0 ? 'down' : ''}">Change in share: ${fmtPoints((pr - pl) * 100)} (${rel})</div>`;
+      return h;
+    }
+    const tot = this.opts.rootTotal || m.numTicks || 1;
+    h += `<tr><td>Total</td><td>${fmtValue(m.total[k], u)}</td><td>${fmtPct(m.total[k] / tot)}</td></tr>`;
+    h += `<tr><td>Self</td><td>${fmtValue(m.self[k], u)}</td><td>${fmtPct(m.self[k] / tot)}</td></tr>`;
+    h += '</table>';
+    if (this.focus >= 0 && k !== this.focus) {
+      h += `<div class="tt-sub">${fmtPct(m.total[k] / (m.total[this.focus] || 1))} of the focused frame</div>`;
+    }
+    return h;
+  }
+
+  onClick(e) {
+    const k = this.nodeAt(e);
+    closeMenu();
+    if (k < 0) return;
+    const m = this.model;
+    const name = m.names[m.nameIdx[k]];
+    const items = [
+      ['Focus on this frame', 'focus', () => this.setFocus(k)],
+      ['Copy function name', 'copy', () => copyText(name)],
+    ];
+    if (this.opts.onAction) {
+      if (name !== 'total' && name !== 'other') {
+        items.push(['Sandwich view', 'sandwich', () => this.opts.onAction('sandwich', name, k)]);
+        items.push([this.highlight === name ? 'Clear highlight' : 'Highlight everywhere', 'highlight',
+          () => this.opts.onAction('highlight', this.highlight === name ? null : name, k)]);
+      }
+    }
+    if (this.focus >= 0) items.push(['Reset zoom', 'reset', () => this.setFocus(-1)]);
+    openMenu(e.clientX, e.clientY, name, items);
+  }
+
+  toPNG() {
+    return new Promise((res) => this.canvas.toBlob(res, 'image/png'));
+  }
+}
+
+// ---- tooltip and menu (one of each per page) ----
+
+let tooltipEl = null;
+function showTooltip(x, y, html) {
+  if (!tooltipEl) {
+    tooltipEl = document.createElement('div');
+    tooltipEl.className = 'fg-tooltip';
+    document.body.appendChild(tooltipEl);
+  }
+  tooltipEl.innerHTML = html;
+  tooltipEl.style.display = 'block';
+  const r = tooltipEl.getBoundingClientRect();
+  let left = x + 14, top = y + 14;
+  if (left + r.width > window.innerWidth - 8) left = Math.max(8, x - r.width - 14);
+  if (top + r.height > window.innerHeight - 8) top = Math.max(8, y - r.height - 14);
+  tooltipEl.style.left = left + 'px';
+  tooltipEl.style.top = top + 'px';
+}
+
+export function hideTooltip() {
+  if (tooltipEl) tooltipEl.style.display = 'none';
+}
+
+let menuEl = null;
+export function closeMenu() {
+  if (menuEl) { menuEl.remove(); menuEl = null; }
+}
+
+function openMenu(x, y, title, items) {
+  hideTooltip();
+  menuEl = document.createElement('div');
+  menuEl.className = 'fg-menu';
+  menuEl.setAttribute('role', 'menu');
+  const t = document.createElement('div');
+  t.className = 'fg-menu-title';
+  t.textContent = title;
+  menuEl.appendChild(t);
+  for (const [label, id, fn] of items) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.textContent = label;
+    b.dataset.action = id;
+    b.setAttribute('role', 'menuitem');
+    b.addEventListener('click', (ev) => { ev.stopPropagation(); closeMenu(); fn(); });
+    menuEl.appendChild(b);
+  }
+  document.body.appendChild(menuEl);
+  const r = menuEl.getBoundingClientRect();
+  menuEl.style.left = Math.min(x, window.innerWidth - r.width - 8) + 'px';
+  menuEl.style.top = Math.min(y, window.innerHeight - r.height - 8) + 'px';
+  const first = menuEl.querySelector('button');
+  if (first) first.focus({ preventScroll: true });
+}
+
+document.addEventListener('mousedown', (e) => {
+  if (menuEl && !menuEl.contains(e.target)) closeMenu();
+});
+
+export function copyText(s) {
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(s).catch(() => fallbackCopy(s));
+  } else fallbackCopy(s);
+}
+
+function fallbackCopy(s) {
+  const ta = document.createElement('textarea');
+  ta.value = s;
+  ta.style.position = 'fixed';
+  ta.style.opacity = '0';
+  document.body.appendChild(ta);
+  ta.select();
+  try { document.execCommand('copy'); } catch (_) { /* nothing else to try */ }
+  ta.remove();
+}
