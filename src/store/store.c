@@ -129,6 +129,12 @@ int store_open(struct store **out, const struct store_opts *o)
     err = wal_open(&s->wal, path, o->wal_segment_bytes, o->fsync, replay_record, s);
     if (err)
         goto out;
+    /* make the wal directory's own entry durable (its segments were synced by wal_open) */
+    err = o->fsync ? io_fsync_dir(s->dir) : 0;
+    if (err) {
+        log_error("cannot sync data directory '%s': %s", s->dir, ember_strerror(err));
+        goto out;
+    }
     if (s->replayed || s->replay_skipped)
         log_info("store '%s': replayed %llu wal records (%llu skipped) in %.1f ms", s->dir,
                  (unsigned long long)s->replayed, (unsigned long long)s->replay_skipped,

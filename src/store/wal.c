@@ -222,6 +222,8 @@ int wal_open(struct wal *w, const char *dir, uint64_t seg_max, int do_sync, wal_
         }
         char *path = seg_path(w, no);
         err = replay_segment(w, path, cb, arg, &size);
+        if (!err && size == WAL_SEG_HDR && io_unlink(path) == 0)
+            size = 0; /* no records: one less file to read at the next start */
         free(path);
         if (err)
             goto out;

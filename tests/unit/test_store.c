@@ -1,4 +1,5 @@
-/* test_store.c - local store: append and queries, restart, torn WAL tails, I/O faults, tenants, threads */
+/* test_store.c - local store: append and queries, restart, torn WAL tails, I/O faults, tenants,
+ * threads */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
