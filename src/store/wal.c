@@ -30,6 +30,12 @@ static uint64_t rec_hash(const uint8_t *payload, uint32_t len)
     return XXH3_64bits_withSeed(payload, len, (uint64_t)len << 32 | WAL_REC_MAGIC);
 }
 
+/* Check word of a segment header: over its first 12 bytes. */
+static uint32_t hdr_check(const uint8_t *hdr)
+{
+    return (uint32_t)XXH3_64bits(hdr, 12);
+}
+
 /* ---- replay ---- */
 
 /*
@@ -82,10 +88,22 @@ static int replay_segment(struct wal *w, const char *path, wal_replay_cb cb, voi
         log_error("cannot read wal segment '%s': %s", path, ember_strerror(err));
         goto out;
     }
-    if (n < WAL_SEG_HDR || memcmp(data, WAL_SEG_MAGIC, 8)) {
+    static const uint8_t zeros[WAL_SEG_HDR];
+    if (n < WAL_SEG_HDR || !memcmp(data, zeros, WAL_SEG_HDR)) {
         /* a crash while creating the segment leaves it short (or zero-filled) */
-        log_warn("wal segment '%s' has no valid header (%" PRIu64 " bytes); removing it", path, n);
+        log_warn("wal segment '%s' has no header (%" PRIu64 " bytes); removing it", path, n);
         cut_segment(path, 0);
+        goto out;
+    }
+    if (memcmp(data, WAL_SEG_MAGIC, 8) || get_le32(data + 12) != hdr_check(data)) {
+        char *aside = xasprintf("%s.corrupt", path);
+        log_error("wal segment '%s' has a corrupt header; moving it to '%s' (its %" PRIu64
+                  " bytes are not replayed)",
+                  path, aside, n);
+        int e = io_rename(path, aside);
+        if (e)
+            log_error("cannot rename '%s': %s", path, ember_strerror(e));
+        free(aside);
         goto out;
     }
     uint32_t version = get_le32(data + 8);
@@ -156,7 +174,7 @@ static int new_segment(struct wal *w)
     int fd = -1, err = 0;
     memcpy(hdr, WAL_SEG_MAGIC, 8);
     put_le32(hdr + 8, WAL_VERSION);
-    put_le32(hdr + 12, 0);
+    put_le32(hdr + 12, hdr_check(hdr));
     for (int tries = 0;; tries++) {
         free(path);
         path = seg_path(w, w->seg_no + 1);

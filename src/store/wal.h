@@ -9,7 +9,7 @@
 /*
  * On disk (little endian; see docs/internals/STORE.md): a directory of
  * segments named %016llx.wal. A segment starts with the 16-byte header
- * "EMBERWAL" u32 version u32 0, then records:
+ * "EMBERWAL" u32 version u32 check (low 32 bits of XXH3 of the first 12 bytes), then records:
  *
  *   u32 WAL_REC_MAGIC | u32 len | u64 xxh3(payload, seed = len) | payload[len]
  */
