@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# run.sh - `make bench`: builds Ember (normal build) and the benchmark drivers, then runs
+# bench.py, which prints each figure beside its anchor measured in the same run:
+#   ingest of real Go pprof files (profiles/s, samples/s, one server core) vs zlib inflate-only,
+#   top/flamegraph latency over 8,640 ten-second profiles vs `go tool pprof -top` on the same files.
+# Options through the environment: BENCH_INGEST_SECONDS (default 10), BENCH_PROFILES (8640),
+# BENCH_REPEAT (5). Results also go to build/bench/results.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=build/bench
+mkdir -p "$OUT"
+echo "== build"
+make --no-print-directory -j2 build/ember
+CURL_FLAGS=$(pkg-config --cflags --libs libcurl)
+gcc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$OUT/ingest" bench/ingest.c $CURL_FLAGS
+gcc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$OUT/inflate" bench/inflate.c -lz
+exec python3 bench/bench.py "$OUT"
