@@ -3,6 +3,9 @@
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "base/gz.h"
+#include "profile/labels.h"
+#include "profile/pprof.h"
 #include "profile/profile.h"
 #include "query/ctree.h"
 #include "query/query.h"
@@ -329,4 +332,175 @@ TEST(query_large_tree_prunes)
     buf_release(&b);
     ctree_release(&t);
     stackset_release(&ss);
+}
+
+#define PT "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
+
+/* Appends one profile of service svc at time t (seconds) with the given stacks. */
+static void add_profile(struct profile_batch *b, const char *svc, int64_t t,
+                        const char *const *stacks, const int64_t *vals, size_t n)
+{
+    struct profile *p = batch_add(b);
+    labels_set(&p->labels, LABEL_NAME, "process_cpu");
+    labels_set(&p->labels, LABEL_PROFILE_TYPE, PT);
+    labels_set(&p->labels, LABEL_SERVICE_NAME, svc);
+    labels_set(&p->labels, "env", "prod");
+    p->time_ns = t * S;
+    p->duration_ns = 10 * S;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t frames[16];
+        size_t nf = 0;
+        char tmp[256];
+        snprintf(tmp, sizeof(tmp), "%s", stacks[i]);
+        for (char *save = NULL, *tok = strtok_r(tmp, ";", &save); tok;
+             tok = strtok_r(NULL, ";", &save))
+            frames[nf++] = symtab_frame_str(&b->sym, tok, "app.c", 1, NULL, 0);
+        profile_add(p, symtab_stack(&b->sym, frames, nf), vals[i]);
+    }
+    profile_compact(p);
+}
+
+static json_t *run(int (*fn)(struct store *, const struct query_params *, struct buf *, char *,
+                             size_t),
+                   struct store *s, const struct query_params *q)
+{
+    struct buf b = BUF_INIT;
+    char err[256] = "";
+    int rc = fn(s, q, &b, err, sizeof(err));
+    if (rc)
+        TEST_FAIL_("query failed (%d): %s", rc, err);
+    json_t *j = parse(&b);
+    buf_release(&b);
+    return j;
+}
+
+TEST(query_endpoints_over_store)
+{
+    struct store_opts o;
+    struct store *s;
+    struct profile_batch b;
+    static const char *const st1[] = {"main;work;calc3", "main;work", "main;idle"};
+    static const int64_t v1[] = {200, 50, 50};
+    static const char *const st2[] = {"main;work;calc3", "main;io"};
+    static const int64_t v2[] = {100, 300};
+    const int64_t t0 = 1700000000;
+    store_opts_default(&o);
+    o.data_dir = tmp_path("data");
+    o.fsync = 0;
+    ASSERT_OK(store_open(&s, &o));
+    batch_init(&b);
+    add_profile(&b, "app", t0 + 10, st1, v1, 3);
+    add_profile(&b, "app", t0 + 610, st2, v2, 2);
+    add_profile(&b, "other", t0 + 20, st1, v1, 1);
+    ASSERT_OK(store_append(s, "anonymous", &b));
+    batch_release(&b);
+
+    struct query_params q = {
+        .query = PT "{service_name=\"app\"}", .from_ns = t0 * S, .until_ns = (t0 + 3600) * S};
+    json_t *j = run(query_flamegraph, s, &q);
+    ASSERT_JSON(j, "total", "700");
+    ASSERT_JSON(j, "profiles", "2");
+    ASSERT_JSON(json_object_get(j, "flamebearer"), "names",
+                "[\"total\",\"main\",\"idle\",\"io\",\"work\",\"calc3\"]");
+    json_decref(j);
+
+    q.limit = 1;
+    j = run(query_top, s, &q);
+    /* calc3 and io tie at 300: the name breaks the tie */
+    ASSERT_JSON(j, "functions",
+                "[{\"name\":\"calc3\",\"file\":\"app.c\",\"self\":300,\"total\":300}]");
+    json_decref(j);
+    q.limit = 0;
+
+    q.function = "work";
+    j = run(query_sandwich, s, &q);
+    ASSERT_JSON(j, "function_total", "350");
+    ASSERT_JSON(j, "self", "50");
+    json_decref(j);
+
+    q.step_ns = 300 * S;
+    q.until_ns = (t0 + 900) * S;
+    j = run(query_timeline, s, &q);
+    ASSERT_JSON(j, "step", "300");
+    ASSERT_EQ(json_integer_value(json_object_get(j, "start")), t0 - t0 % 300);
+    json_t *vals = json_object_get(j, "values");
+    int64_t sum = 0;
+    for (size_t i = 0; i < json_array_size(vals); i++)
+        sum += json_integer_value(json_array_get(vals, i));
+    ASSERT_EQ(sum, 700);
+    ASSERT_EQ(json_array_size(vals), 4); /* 1699999800 .. 1700000700 covers t0+900 */
+    json_decref(j);
+
+    /* diff: first 5 minutes against the next 15 */
+    q.until_ns = (t0 + 300) * S;
+    q.right_from_ns = (t0 + 300) * S;
+    q.right_until_ns = (t0 + 1200) * S;
+    j = run(query_diff, s, &q);
+    ASSERT_JSON(j, "leftTicks", "300");
+    ASSERT_JSON(j, "rightTicks", "400");
+    json_t *f0 = json_array_get(json_object_get(j, "functions"), 0);
+    ASSERT_STREQ(json_string_value(json_object_get(f0, "name")), "io");
+    ASSERT_NEAR(json_number_value(json_object_get(f0, "diff")), 75.0, 1e-9);
+    json_decref(j);
+    q.right_query = "wall:wall:nanoseconds:cpu:nanoseconds{}";
+    struct buf out = BUF_INIT;
+    char err[256];
+    ASSERT_EQ(query_diff(s, &q, &out, err, sizeof(err)), -EMBER_EINVAL_INPUT);
+    ASSERT(strstr(err, "same profile type") != NULL);
+    q.right_query = NULL;
+
+    q.query = "{}";
+    q.until_ns = (t0 + 3600) * S;
+    ASSERT_EQ(query_flamegraph(s, &q, &out, err, sizeof(err)), -EMBER_EINVAL_INPUT);
+    j = run(query_labels, s, &q);
+    ASSERT_JSON(j, "names", "[\"__name__\",\"__profile_type__\",\"env\",\"service_name\"]");
+    json_decref(j);
+    q.name = "service_name";
+    j = run(query_label_values, s, &q);
+    ASSERT_JSON(j, "values", "[\"app\",\"other\"]");
+    json_decref(j);
+    q.name = "bad-name";
+    ASSERT_EQ(query_label_values(s, &q, &out, err, sizeof(err)), -EMBER_EINVAL_INPUT);
+    j = run(query_profile_types, s, &q);
+    ASSERT_JSON(j, "types",
+                "[{\"id\":\"" PT "\",\"name\":\"process_cpu\",\"sample_type\":\"cpu\","
+                "\"sample_unit\":\"nanoseconds\",\"period_type\":\"cpu\","
+                "\"period_unit\":\"nanoseconds\"}]");
+    json_decref(j);
+    q.query = "{service_name=~\"oth.*\"}";
+    j = run(query_series, s, &q);
+    json_t *ser = json_object_get(j, "series");
+    ASSERT_EQ(json_array_size(ser), 1);
+    ASSERT_JSON(json_object_get(json_array_get(ser, 0), "labels"), "service_name", "\"other\"");
+    json_decref(j);
+
+    /* export */
+    const char *ct = NULL;
+    q.query = PT "{service_name=\"app\"}";
+    q.format = "folded";
+    buf_reset(&out);
+    ASSERT_OK(query_export(s, &q, &out, &ct, err, sizeof(err)));
+    ASSERT_STREQ(ct, "text/plain; charset=utf-8");
+    ASSERT(strstr(out.data, "main;work;calc3 300\n") != NULL);
+    ASSERT(strstr(out.data, "main;io 300\n") != NULL);
+    q.format = "pprof";
+    buf_reset(&out);
+    ASSERT_OK(query_export(s, &q, &out, &ct, err, sizeof(err)));
+    ASSERT_STREQ(ct, "application/octet-stream");
+    ASSERT(gz_is_gzip(out.data, out.len));
+    struct buf raw = BUF_INIT;
+    ASSERT_OK(gz_inflate(out.data, out.len, &raw, 1 << 24, 0));
+    struct pprof p;
+    pprof_init(&p);
+    ASSERT_OK(pprof_decode(&p, raw.data, raw.len, 100000, err, sizeof(err)));
+    int64_t ptotal = 0;
+    for (size_t i = 0; i < p.sample.len; i++)
+        ptotal += p.sample.data[i].value[0];
+    ASSERT_EQ(ptotal, 700);
+    pprof_release(&p);
+    buf_release(&raw);
+    q.format = "svg";
+    ASSERT_EQ(query_export(s, &q, &out, &ct, err, sizeof(err)), -EMBER_EINVAL_INPUT);
+    buf_release(&out);
+    store_close(s);
 }
