@@ -311,5 +311,11 @@ void store_get_stats(struct store *s, struct store_stats *st)
         st->head_bytes += hs.bytes;
     }
     pthread_rwlock_unlock(&s->tenants_lock);
-    st->bytes_on_disk = wal_disk_bytes(&s->wal);
+    struct wal_stats ws;
+    wal_get_stats(&s->wal, &ws);
+    st->bytes_on_disk = ws.disk_bytes;
+    st->wal_records = ws.records;
+    st->wal_syncs = ws.syncs;
+    st->wal_sync_ns_total = ws.sync_ns_total;
+    st->wal_sync_ns_max = ws.sync_ns_max;
 }

@@ -94,6 +94,8 @@ struct store_stats {
     uint64_t series, profiles, samples;
     uint64_t bytes_on_disk;
     uint64_t head_bytes;
+    /* write-ahead log: records appended or replayed, fsyncs and their latency */
+    uint64_t wal_records, wal_syncs, wal_sync_ns_total, wal_sync_ns_max;
 };
 void store_get_stats(struct store *s, struct store_stats *st);
 

@@ -404,10 +404,13 @@ out:
     return err;
 }
 
-uint64_t wal_disk_bytes(struct wal *w)
+void wal_get_stats(struct wal *w, struct wal_stats *st)
 {
     pthread_mutex_lock(&w->mu);
-    uint64_t n = w->closed_bytes + (w->fd >= 0 ? w->size : 0);
+    st->disk_bytes = w->closed_bytes + (w->fd >= 0 ? w->size : 0);
+    st->records = w->nrecords;
+    st->syncs = w->nsyncs;
+    st->sync_ns_total = w->sync_ns_total;
+    st->sync_ns_max = w->sync_ns_max;
     pthread_mutex_unlock(&w->mu);
-    return n;
 }

@@ -76,7 +76,10 @@ void wal_close(struct wal *w);
  */
 int wal_append(struct wal *w, uint8_t *rec, size_t rec_len);
 
-/* Bytes of every segment on disk. */
-uint64_t wal_disk_bytes(struct wal *w);
+struct wal_stats {
+    uint64_t disk_bytes, records, syncs, sync_ns_total, sync_ns_max;
+};
+/* Bytes of every segment on disk, records written or replayed since open, fsync count and time. */
+void wal_get_stats(struct wal *w, struct wal_stats *st);
 
 #endif

@@ -533,6 +533,7 @@ TEST(store_concurrent_appenders)
     struct store_stats st;
     store_get_stats(s, &st);
     ASSERT_EQ(st.profiles, NTHREADS * PER);
+    ASSERT_EQ(st.wal_records, NTHREADS * PER);
     store_close(s);
     free(dir);
 }
