@@ -250,8 +250,8 @@ def state(server, headers=None):
 
 
 def top_map(top_json, key="self"):
-    """{function: value} from /api/v1/top."""
-    return {f["name"]: f[key] for f in top_json["functions"]}
+    """{function: value} from /api/v1/top, functions with a non-zero value only."""
+    return {f["name"]: f[key] for f in top_json["functions"] if f[key]}
 
 
 # --- protobuf (hand-written encoder for PushRequest and small pprof edits) ---

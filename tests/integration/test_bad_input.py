@@ -87,7 +87,7 @@ def test_garbage_pprof():
 
 
 def test_gzip_bomb():
-    bomb = gzip.compress(b"\0" * (200 << 20), 9)  # 200 MiB of zeros in ~200 KiB: ratio ~1000
+    bomb = gzip.compress(b"\0" * (32 << 20), 9)  # 32 MiB of zeros in ~32 KiB: ratio ~1000
     check(len(bomb) < (1 << 20), "bomb too big to test the ratio cap")
     rejected("gzip bomb", ingest(bomb, format="pprof"), match=r"ratio|decompress|too large|limit|size")
     rejected("gzip bomb via Push", lambda: h.push(srv(), [({"__name__": "process_cpu", "service_name": "bomb"},
@@ -125,8 +125,10 @@ def test_oversized_body():
                                                   {"Content-Type": "application/octet-stream"}), codes=[413])
     rejected("5 MiB folded body", lambda: raw_post(f"/ingest?name=big.cpu&from={T0}", b"a;b 1\n" * (900 << 10),
                                                    {"Content-Type": "text/plain"}), codes=[413])
-    rejected("5 MiB Push body", lambda: raw_post("/push.v1.PusherService/Push", big,
-                                                 {"Content-Type": "application/proto"}), codes=[413])
+    # a well-formed PushRequest whose one raw_profile is over the 4 MiB profile limit
+    req = h.push_request([({"__name__": "process_cpu", "service_name": "big"}, [big])])
+    rejected("Push of a 5 MiB profile", lambda: raw_post("/push.v1.PusherService/Push", req,
+                                                         {"Content-Type": "application/proto"}), codes=[413])
 
 
 def test_bad_selectors():

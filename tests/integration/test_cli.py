@@ -85,7 +85,7 @@ def test_query_top_table():
     types = [x["id"] for x in h.api(srv(), "profile-types", '{service_name="cli-top"}')["types"]]
     check(types, "nothing stored")
     q = h.sel(types[0], service_name="cli-top")
-    r = ember("query", "top", "--server", srv().url, "--from", T0 - 3600, "--until", T0 + 600, q)
+    r = ember("query", "top", "--server", srv().url, "--from", T0 - 3600, "--until", T0 + 600, "--query", q)
     lines = [ln for ln in r.stdout.splitlines() if "cli_hot" in ln or "cli_cold" in ln]
     check(len(lines) == 2 and "cli_hot" in lines[0], f"`ember query top` output:\n{r.stdout}")
     check(re.search(r"80(\.0+)?\s*%", lines[0]), f"share of cli_hot not shown as 80%:\n{r.stdout}")
