@@ -27,7 +27,7 @@ void store_opts_default(struct store_opts *o);
  * cause is logged with the path).
  */
 int store_open(struct store **out, const struct store_opts *o);
-/* Flushes and closes; accepts NULL. */
+/* Flushes and closes; accepts NULL. No other call on s may be running or start. */
 void store_close(struct store *s);
 
 /*
@@ -38,7 +38,10 @@ void store_close(struct store *s);
  */
 int store_append(struct store *s, const char *tenant, const struct profile_batch *b);
 
-/* A query scope: tenant, series selector, and time range [from_ns, until_ns). */
+/*
+ * A query scope: tenant, series selector, and time range [from_ns, until_ns).
+ * A tenant without data (or tenant NULL = "anonymous" with none) gives empty results.
+ */
 struct store_query {
     const char *tenant;
     const struct selector *sel; /* NULL = every series */
