@@ -31,6 +31,8 @@ def test_server_session_under_valgrind():
             heap = h.pprof_with_time(f.read(), T0 * 10**9)
         st, body = h.push(s, [({"__name__": "memory", "service_name": "vg-go"}, [heap, heap])])
         check(st == 200, f"push: {st} {body}")
+        st, body = h.push(s, [({"__name__": "memory", "service_name": "vg-json"}, [heap])], use_json=True)
+        check(st == 200, f"push json: {st} {body}")
         st, body = s.post("/ingest", b"garbage", {"name": "vg", "format": "pprof"})
         check(400 <= st < 500, f"garbage pprof: {st}")
         q = h.sel(h.CPU_TYPE, service_name="vg")
