@@ -110,8 +110,8 @@ static uint32_t pc_frame(struct selfprof *sp, struct symtab *sym, struct hmap *c
     if (err || !fn) {
         const char *mod = si.module ? strrchr(si.module, '/') : NULL;
         mod = mod ? mod + 1 : si.module;
-        if (mod)
-            snprintf(name, sizeof(name), "%.40s+0x%" PRIx64, mod, si.module_offset);
+        if (mod) /* no symbol: one frame per module, so its time adds up */
+            snprintf(name, sizeof(name), "[%.60s]", mod);
         else
             snprintf(name, sizeof(name), "0x%" PRIx64, pc);
         fn = name;

@@ -229,7 +229,9 @@ static int resolve(struct symbolizer *s, uint64_t pc, struct sym_entry *e)
         }
     }
     if (symname) {
-        e->name = strdup(symname);
+        /* "memcpy@@GLIBC_2.14" -> "memcpy": the symbol version only splits a function */
+        const char *at = strchr(symname, '@');
+        e->name = at && at > symname ? strndup(symname, (size_t)(at - symname)) : strdup(symname);
         if (!e->name)
             return -ENOMEM;
     }

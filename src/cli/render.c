@@ -192,7 +192,8 @@ static void print_tree(const struct fnode *nodes, size_t nn, size_t at, json_t *
             kids[nk++] = i;
         }
     }
-    qsort_r(kids, nk, sizeof(*kids), cmp_by_total, (void *)nodes);
+    if (nk > 1)
+        qsort_r(kids, nk, sizeof(*kids), cmp_by_total, (void *)nodes);
     for (size_t i = 0; i < nk; i++)
         print_tree(nodes, nn, kids[i], names, whole, unit, min_pct, max_depth, out);
     free(kids);
@@ -257,6 +258,8 @@ int render_flamegraph_tree(const char *json, size_t len, double min_pct, size_t 
         prev_hi = nn;
     }
     int64_t whole = jint(fb, "numTicks");
+    if (nn)
+        buf_puts(out, " Total%       Total        Self  Function\n");
     for (size_t i = 0; i < nn && nodes[i].depth == 0; i++) {
         if (!whole)
             whole = nodes[i].total;
