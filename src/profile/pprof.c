@@ -912,13 +912,16 @@ static size_t field_offset(const struct dec *d, uint32_t num, size_t k)
     }
 }
 
+/* In validate(): on a bad string index, sets rc to the error and jumps to out. */
 #define CHECK_STR(d, idx, num, k, what, ...)                                                       \
     do {                                                                                           \
         int64_t i_ = (idx);                                                                        \
-        if (i_ < 0 || (uint64_t)i_ >= nstr)                                                        \
-            return fail((d), field_offset((d), (num), (k)), -EMBER_EINVAL_INPUT,                   \
-                        what " references string %lld, outside the string table (%zu entries)",    \
-                        ##__VA_ARGS__, (long long)i_, nstr);                                       \
+        if (i_ < 0 || (uint64_t)i_ >= nstr) {                                                      \
+            rc = fail((d), field_offset((d), (num), (k)), -EMBER_EINVAL_INPUT,                     \
+                      what " references string %lld, outside the string table (%zu entries)",      \
+                      ##__VA_ARGS__, (long long)i_, nstr);                                         \
+            goto out;                                                                              \
+        }                                                                                          \
     } while (0)
 
 static int validate_ids(struct dec *d, struct pprof_idmap *mm, struct pprof_idmap *fm,
