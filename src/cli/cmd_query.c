@@ -53,7 +53,7 @@ static void usage(FILE *f)
         "  --tenant ID          tenant, sent as X-Scope-OrgID (default anonymous)\n"
         "  -h, --help           show this help\n\n"
         "Examples:\n"
-        "  ember query top --query '{service_name=\"ember-server\"}' --from now-15m\n"
+        "  ember query top -q 'process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"ember-server\"}' --from now-15m\n"
         "  ember query pprof -q 'process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"app\"}' "
         "-o app.pb.gz\n");
 }
