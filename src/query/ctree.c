@@ -5,21 +5,55 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/hash.h"
 #include "store/store.h"
 
 /*
- * Nodes live in one array and are found through a hash map keyed by
- * (parent, name), so building costs one lookup per distinct stack prefix and
- * no allocation per node. A child is always created after its parent, so
+ * Nodes live in one array and are found through an open-addressing index
+ * keyed by (parent, name) whose slots hold the key beside the id (one cache
+ * line per probe), so building costs one lookup per distinct stack prefix
+ * and no allocation per node. A child is always created after its parent, so
  * parent id < child id: totals are summed in one reverse pass and every
  * traversal can rely on that order.
  */
+
+struct ctree_slot {
+    uint32_t parent, name, id; /* id UINT32_MAX = empty */
+};
+
+static size_t slot_of(uint32_t parent, uint32_t name, size_t mask)
+{
+    return (size_t)hash_u64((uint64_t)parent << 32 | name) & mask;
+}
+
+/* Makes room for at least want nodes at a load factor of at most 1/2. */
+static void index_reserve(struct ctree *t, size_t want)
+{
+    size_t cap = t->slots ? t->mask + 1 : 0, ncap = cap ? cap : 64;
+    while (ncap < want * 2)
+        ncap *= 2;
+    if (ncap == cap)
+        return;
+    struct ctree_slot *old = t->slots;
+    t->slots = xmalloc(ncap * sizeof(*t->slots));
+    memset(t->slots, 0xff, ncap * sizeof(*t->slots));
+    t->mask = ncap - 1;
+    for (size_t i = 0; i < cap; i++) {
+        if (old[i].id == UINT32_MAX)
+            continue;
+        size_t j = slot_of(old[i].parent, old[i].name, t->mask);
+        while (t->slots[j].id != UINT32_MAX)
+            j = (j + 1) & t->mask;
+        t->slots[j] = old[i];
+    }
+    free(old);
+}
 
 void ctree_init(struct ctree *t)
 {
     memset(t, 0, sizeof(*t));
     strtab_init(&t->names);
-    hmap_init(&t->index);
+    index_reserve(t, 64);
     ctree_name(t, "", 0);
     ctree_name(t, "total", 5);
     ctree_name(t, "other", 5);
@@ -31,7 +65,7 @@ void ctree_init(struct ctree *t)
 void ctree_release(struct ctree *t)
 {
     strtab_release(&t->names);
-    hmap_release(&t->index);
+    free(t->slots);
     free(t->nodes.data);
     free(t->name_file.data);
     free(t->child);
@@ -48,12 +82,19 @@ uint32_t ctree_name(struct ctree *t, const char *s, size_t n)
 
 uint32_t ctree_child(struct ctree *t, uint32_t parent, uint32_t name)
 {
-    int created = 0;
-    uint64_t *slot = hmap_put(&t->index, (uint64_t)parent << 32 | name, &created);
-    if (!created)
-        return (uint32_t)*slot;
+    if ((t->nodes.len + 1) * 2 > t->mask + 1)
+        index_reserve(t, t->nodes.len + 1);
+    size_t j = slot_of(parent, name, t->mask);
+    for (;;) {
+        struct ctree_slot *sl = &t->slots[j];
+        if (sl->id == UINT32_MAX)
+            break;
+        if (sl->parent == parent && sl->name == name)
+            return sl->id;
+        j = (j + 1) & t->mask;
+    }
     uint32_t id = (uint32_t)t->nodes.len;
-    *slot = id;
+    t->slots[j] = (struct ctree_slot){parent, name, id};
     struct cnode n = {.parent = parent, .name = name};
     VEC_PUSH(t->nodes, n);
     return id;
@@ -86,6 +127,8 @@ size_t ctree_add_stackset(struct ctree *t, const struct stackset *ss, int side)
     VEC(uint32_t) path = {0};
     memset(map, 0xff, nnodes * sizeof(*map));
     memset(fname, 0xff, nframes * sizeof(*fname));
+    index_reserve(t, t->nodes.len + nnodes);
+    VEC_RESERVE(t->nodes, nnodes);
     map[0] = 0;
     for (size_t i = 0; i < ss->samples.len; i++) {
         uint32_t s = ss->samples.data[i].stack, cur = s;
@@ -420,11 +463,20 @@ void ctree_flamebearer(const struct ctree *t, int nsides, size_t max_nodes, stru
     VEC(struct emit_item) st = {0};
     VEC(struct emit_item) kids = {0};
     double min_key = -1;
+    size_t eq_budget = SIZE_MAX; /* how many nodes with key == min_key may still be kept */
     if (max_nodes && n > max_nodes) {
         double *keys = xmalloc(n * sizeof(*keys));
+        size_t above = 0;
         for (size_t i = 0; i < n; i++)
             keys[i] = node_key(t, nsides, (uint32_t)i);
         min_key = kth_largest(keys, n, max_nodes);
+        for (size_t i = 0; i < n; i++)
+            above += keys[i] > min_key;
+        /* Ties at the cut (common: many one-sample leaves) are kept first come, first served
+         * in emission order, so that at most max_nodes real nodes are emitted. */
+        eq_budget = max_nodes - above;
+        if (node_key(t, nsides, 0) == min_key)
+            eq_budget--;
         free(keys);
     }
     w.out_idx = xmalloc(t->names.len * sizeof(*w.out_idx));
@@ -446,7 +498,11 @@ void ctree_flamebearer(const struct ctree *t, int nsides, size_t max_nodes, stru
         for (uint32_t k = 0; k < nd->nchild; k++) {
             uint32_t c = t->child[nd->first + k];
             const struct cnode *cn = &t->nodes.data[c];
-            if (node_key(t, nsides, c) < min_key) {
+            double key = node_key(t, nsides, c);
+            int keep = key > min_key || (key == min_key && eq_budget > 0);
+            if (keep && key == min_key && eq_budget != SIZE_MAX)
+                eq_budget--;
+            if (!keep) {
                 other.other[0] += cn->total[0];
                 other.other[1] += cn->total[1];
                 continue;

@@ -5,11 +5,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "base/hmap.h"
 #include "base/strtab.h"
 #include "base/xalloc.h"
 
 struct stackset;
+struct ctree_slot;
 
 /*
  * A node: one function name under one parent. Frames of the same name under
@@ -30,11 +30,12 @@ struct cnode {
 enum { CTREE_NAME_EMPTY = 0, CTREE_NAME_TOTAL = 1, CTREE_NAME_OTHER = 2, CTREE_NAME_UNKNOWN = 3 };
 
 struct ctree {
-    struct strtab names;     /* function and file names */
-    VEC(struct cnode) nodes; /* node 0 is the root, named "total" */
-    VEC(uint32_t) name_file; /* per name id: a representative file (name id), 0 if unknown */
-    uint32_t *child;         /* children, grouped per parent and sorted by name (ctree_finish) */
-    struct hmap index;       /* parent << 32 | name -> node id */
+    struct strtab names;      /* function and file names */
+    VEC(struct cnode) nodes;  /* node 0 is the root, named "total" */
+    VEC(uint32_t) name_file;  /* per name id: a representative file (name id), 0 if unknown */
+    uint32_t *child;          /* children, grouped per parent and sorted by name (ctree_finish) */
+    struct ctree_slot *slots; /* open-addressing index (parent, name) -> node id */
+    size_t mask;              /* slots has mask + 1 entries (a power of two) */
 };
 
 void ctree_init(struct ctree *t);

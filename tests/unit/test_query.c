@@ -504,3 +504,34 @@ TEST(query_endpoints_over_store)
     buf_release(&out);
     store_close(s);
 }
+
+TEST(query_flamebearer_ties_respect_max_nodes)
+{
+    struct stackset ss;
+    struct ctree t;
+    struct buf b = BUF_INIT;
+    char st[64];
+    stackset_init(&ss);
+    for (int i = 0; i < 5000; i++) {
+        snprintf(st, sizeof(st), "main;f%04d", i);
+        ss_add(&ss, st, 1);
+    }
+    ctree_init(&t);
+    ctree_add_stackset(&t, &ss, 0);
+    ctree_finish(&t);
+    ctree_flamebearer(&t, 1, 100, &b, NULL);
+    json_t *j = parse(&b);
+    json_t *levels = json_object_get(j, "levels");
+    ASSERT_EQ(json_array_size(levels), 3);
+    /* total, main, then 98 one-sample leaves (first by name) and one "other" of the rest */
+    json_t *row = json_array_get(levels, 2);
+    ASSERT_EQ(json_array_size(row), 99 * 4);
+    ASSERT_EQ(json_integer_value(json_array_get(row, 98 * 4 + 1)), 5000 - 98);
+    json_t *names = json_object_get(j, "names");
+    ASSERT_STREQ(json_string_value(json_array_get(names, 2)), "f0000");
+    ASSERT_STREQ(json_string_value(json_array_get(names, 100)), "other");
+    json_decref(j);
+    buf_release(&b);
+    ctree_release(&t);
+    stackset_release(&ss);
+}
