@@ -343,8 +343,8 @@ async function loadSandwich(g = gen) {
     const ce = graph('callees', $('sw-callees'), { title: 'Callees' });
     ca.opts.rootTotal = tot;
     ce.opts.rootTotal = tot;
-    ca.setData(decode(r.callers, r.callers.files || r.files), unit);
-    ce.setData(decode(r.callees, r.callees.files || r.files), unit);
+    ca.setData(decode(r.callers, r.callers_files || r.callers.files || r.files), unit);
+    ce.setData(decode(r.callees, r.callees_files || r.callees.files || r.files), unit);
     for (const x of [ca, ce]) { x.setSearch(state.search); x.setHighlight(state.hl); drawIfVisible(x); }
     data.sandwich = r;
   } catch (e) {

@@ -24,29 +24,37 @@ export function hashString(s) {
 // the name itself has none.
 export function packageOf(name, file) {
   if (!name) return '';
-  if (/_\[k\]$/.test(name) || name.startsWith('[k] ') || name === '[kernel]') return 'kernel';
+  const n0 = name.charCodeAt(0);
+  if (name.endsWith('_[k]') || (n0 === 91 && (name.startsWith('[k] ') || name === '[kernel]'))) return 'kernel';
   let n = name;
-  // Python (py-spy style "func (path/file.py:12)" or "path/file.py func")
-  let m = /\(([^()]*\.py)(?::\d+)?\)$/.exec(n) || /^(\S+\.py)[: ]/.exec(n);
-  if (m) return m[1].replace(/^.*\//, '');
-  const paren = n.indexOf('(');
-  if (paren > 0 && n.indexOf('::') < 0 && n.indexOf('/') < 0) n = n.slice(0, paren);
-  if (n.indexOf('::') > 0) return n.slice(0, n.indexOf('::')).replace(/^.*[ <]/, '');
+  if (n.indexOf('.py') >= 0) {
+    // Python (py-spy style "func (path/file.py:12)" or "path/file.py func")
+    const m = /\(([^()]*\.py)(?::\d+)?\)$/.exec(n) || /^(\S+\.py)[: ]/.exec(n);
+    if (m) return m[1].slice(m[1].lastIndexOf('/') + 1);
+  }
+  const colons = n.indexOf('::');
   const slash = n.lastIndexOf('/');
+  const paren = n.indexOf('(');
+  if (paren > 0 && colons < 0 && slash < 0) n = n.slice(0, paren);
+  if (colons > 0) {
+    let p = n.slice(0, colons);
+    const sp = Math.max(p.lastIndexOf(' '), p.lastIndexOf('<'));
+    return sp >= 0 ? p.slice(sp + 1) : p;
+  }
   if (slash >= 0) {
     // Go "github.com/a/b/pkg.(*T).M" -> "github.com/a/b/pkg"; Java "java/util/Map.get" -> "java/util"
-    const rest = n.slice(slash + 1);
-    const dot = rest.indexOf('.');
-    return dot > 0 ? n.slice(0, slash + 1 + dot) : n.slice(0, slash);
+    const dot = n.indexOf('.', slash + 1);
+    return dot > 0 ? n.slice(0, dot) : n.slice(0, slash);
   }
   const dot = n.indexOf('.');
   if (dot > 0 && dot < n.length - 1) {
     // Java "java.util.HashMap.get" -> "java.util"; Go "runtime.mallocgc" -> "runtime"
-    const parts = n.split('.');
-    if (parts.length > 3 && /^[a-z]/.test(parts[0])) return parts.slice(0, 2).join('.');
-    return parts[0];
+    const d2 = n.indexOf('.', dot + 1);
+    const d3 = d2 > 0 ? n.indexOf('.', d2 + 1) : -1;
+    if (d3 > 0 && n0 >= 97 && n0 <= 122) return n.slice(0, d2);
+    return n.slice(0, dot);
   }
-  if (file) return file.replace(/^.*\//, '');
+  if (file) return file.slice(file.lastIndexOf('/') + 1);
   return n;
 }
 

@@ -97,24 +97,30 @@ export function decode(fb, files, opts = {}) {
     const inv = 1 / tot;
     for (let j = 0; j < n; j++) { m.x[j] *= inv; m.w[j] = m.total[j] * inv; }
   }
-  // colours: per name (package hash) or per diff bucket
-  const nameKey = new Int16Array(names.length).fill(-1);
-  for (let j = 0; j < n; j++) {
-    const ni = m.nameIdx[j];
-    if (diff) {
-      const b = diffBucket(diffPercent(m.lt[j], m.leftTicks, m.rt[j], m.rightTicks));
-      m.colorKey[j] = K_DIFF0 + b;
-      continue;
+  // colours: diff buckets now; package colours lazily when a node is first drawn (colourKeyOf)
+  m.colorKey.fill(255);
+  m.nameKey = new Int16Array(names.length).fill(-1);
+  if (diff) {
+    for (let j = 0; j < n; j++) {
+      m.colorKey[j] = K_DIFF0 + diffBucket(diffPercent(m.lt[j], m.leftTicks, m.rt[j], m.rightTicks));
     }
-    let c = nameKey[ni];
-    if (c < 0) {
-      const nm = names[ni];
-      c = nm === 'other' ? K_OTHER : packageColorIndex(nm, m.files[ni] || '');
-      nameKey[ni] = c;
-    }
-    m.colorKey[j] = c;
   }
   return m;
+}
+
+// Colour key of node k: the palette index of its package, or the "other" grey.
+function colourKeyOf(m, k) {
+  let c = m.colorKey[k];
+  if (c !== 255) return c;
+  const ni = m.nameIdx[k];
+  c = m.nameKey[ni];
+  if (c < 0) {
+    const nm = m.names[ni];
+    c = nm === 'other' ? K_OTHER : packageColorIndex(nm, m.files[ni] || '');
+    m.nameKey[ni] = c;
+  }
+  m.colorKey[k] = c;
+  return c;
 }
 
 // Index of the first node in [lo, hi) whose right edge is beyond vx (nodes sorted by x).
@@ -368,7 +374,7 @@ export class FlameGraph {
       else if (sm) dim = !sm[nameIdx[k]];
       if (dim) c = K_DIM;
       else if (ancestor) c = m.diff ? key[k] : K_ANCESTOR;
-      else c = key[k];
+      else c = key[k] !== 255 ? key[k] : colourKeyOf(m, k);
       const b = buckets[c];
       b.push(px, y, pw >= 3 ? pw - 1 : pw);
       if (pw >= MIN_LABEL_PX) labels.push(k, px, y, pw, dim ? 2 : (c >= K_DIFF0 - DIFF_STEPS && c < K_DIM && Math.abs(c - K_DIFF0) >= 5) ? 1 : 0);

@@ -3,6 +3,7 @@
 // Formats v in unit ("nanoseconds", "bytes", "count", "samples"...) for people: 1.25 s, 3.4 MB, 12.3k.
 export function fmtValue(v, unit) {
   if (!Number.isFinite(v)) return '–';
+  if (v === 0) return '0';
   const neg = v < 0;
   const a = Math.abs(v);
   let s;

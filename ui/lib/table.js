@@ -85,7 +85,7 @@ export class TopTable {
       const name = escapeHtml(r.name);
       h += `<tr data-name="${name}" class="${sel ? 'selected' : ''}" aria-selected="${sel}">` +
         `<td class="sym"><div class="sym-cell"><button type="button" class="row-act" data-act="sandwich" title="Sandwich view of this function" aria-label="Sandwich view">⇅</button>` +
-        `<span class="sym-name" title="${name}${r.file ? '\n' + escapeHtml(r.file) : ''}">${name}</span></div></td>` +
+        `<span class="sym-name" title="${name}${r.file ? '\n' + escapeHtml(r.file) : ''}"><bdi>${name}</bdi></span></div></td>` +
         `<td class="num"><div class="bar" style="width:${((r.self / tot) * 100).toFixed(2)}%"></div><span>${fmtValue(r.self, this.unit)}</span><small>${fmtPct(r.self / tot)}</small></td>` +
         `<td class="num"><div class="bar" style="width:${((r.total / tot) * 100).toFixed(2)}%"></div><span>${fmtValue(r.total, this.unit)}</span><small>${fmtPct(r.total / tot)}</small></td>` +
         '</tr>';
@@ -126,7 +126,7 @@ export function renderDiffTable(container, functions, leftTicks, rightTicks, uni
     const pp = typeof r.diff === 'number' ? r.diff : (pr - pl) * 100;
     const col = diffColor(diffBucket(diffPercent(r.left_self, leftTicks, r.right_self, rightTicks)), colourBlind);
     const name = escapeHtml(r.name);
-    h += `<tr data-name="${name}"><td class="sym"><div class="sym-cell"><span class="swatch" style="background:${col}"></span><span class="sym-name" title="${name}">${name}</span></div></td>` +
+    h += `<tr data-name="${name}"><td class="sym"><div class="sym-cell"><span class="swatch" style="background:${col}"></span><span class="sym-name" title="${name}"><bdi>${name}</bdi></span></div></td>` +
       `<td class="num"><span>${fmtValue(r.left_self, unit)}</span><small>${fmtPct(pl)}</small></td>` +
       `<td class="num"><span>${fmtValue(r.right_self, unit)}</span><small>${fmtPct(pr)}</small></td>` +
       `<td class="num change ${pp > 0 ? 'up' : pp < 0 ? 'down' : ''}" data-color="${col}">${fmtPoints(pp)}</td></tr>`;
