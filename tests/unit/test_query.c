@@ -535,3 +535,42 @@ TEST(query_flamebearer_ties_respect_max_nodes)
     ctree_release(&t);
     stackset_release(&ss);
 }
+
+TEST(query_tree_merges_frames_by_name)
+{
+    struct stackset ss;
+    struct ctree t;
+    stackset_init(&ss);
+    /* the same function at two lines (two frames) under one parent becomes one node */
+    uint32_t m = symtab_frame_str(&ss.sym, "main", "m.c", 1, NULL, 0);
+    uint32_t f1 = symtab_frame_str(&ss.sym, "f", "f.c", 10, NULL, 0x10);
+    uint32_t f2 = symtab_frame_str(&ss.sym, "f", "f.c", 20, NULL, 0x20);
+    uint32_t u = symtab_frame_str(&ss.sym, NULL, NULL, 0, NULL, 0x30);
+    ASSERT_NE(f1, f2);
+    uint32_t s1[] = {m, f1}, s2[] = {m, f2}, s3[] = {m, u};
+    struct sample a = {.stack = symtab_stack(&ss.sym, s1, 2), .value = 3};
+    struct sample b = {.stack = symtab_stack(&ss.sym, s2, 2), .value = 4};
+    struct sample c = {.stack = symtab_stack(&ss.sym, s3, 2), .value = 5};
+    struct sample bad = {.stack = 999999, .value = 100};
+    struct sample root = {.stack = 0, .value = 1};
+    VEC_PUSH(ss.samples, a);
+    VEC_PUSH(ss.samples, b);
+    VEC_PUSH(ss.samples, c);
+    VEC_PUSH(ss.samples, bad);
+    VEC_PUSH(ss.samples, root);
+    ctree_init(&t);
+    ASSERT_EQ(ctree_add_stackset(&t, &ss, 0), 1); /* the bad stack id is skipped */
+    ctree_finish(&t);
+    ASSERT_EQ(t.nodes.len, 4); /* root, main, f, unknown */
+    ASSERT_EQ(t.nodes.data[0].total[0], 13);
+    ASSERT_EQ(t.nodes.data[0].self[0], 1);
+    const struct cnode *mn = &t.nodes.data[t.child[t.nodes.data[0].first]];
+    ASSERT_EQ(mn->nchild, 2);
+    const struct cnode *fn = &t.nodes.data[t.child[mn->first]];
+    ASSERT_STREQ(strtab_get(&t.names, fn->name), "f");
+    ASSERT_EQ(fn->total[0], 7);
+    ASSERT_STREQ(strtab_get(&t.names, t.name_file.data[fn->name]), "f.c");
+    ASSERT_STREQ(ctree_node_name(&t, t.child[mn->first + 1]), "unknown");
+    ctree_release(&t);
+    stackset_release(&ss);
+}
