@@ -3,6 +3,7 @@
 #include "selector.h"
 
 #include <pcre2.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -429,18 +430,27 @@ void selector_release(struct selector *sel)
     memset(sel, 0, sizeof(*sel));
 }
 
+/* One match context for every thread: pcre2_match() only reads it. */
+static pcre2_match_context *match_ctx;
+static pthread_once_t match_ctx_once = PTHREAD_ONCE_INIT;
+
+static void match_ctx_init(void)
+{
+    match_ctx = pcre2_match_context_create(NULL);
+    if (match_ctx)
+        pcre2_set_match_limit(match_ctx, SEL_MATCH_LIMIT);
+}
+
 static bool regex_matches(const struct matcher *m, const char *v)
 {
+    pthread_once(&match_ctx_once, match_ctx_init);
     pcre2_match_data *md = pcre2_match_data_create(1, NULL);
-    pcre2_match_context *mc = pcre2_match_context_create(NULL);
-    if (!md || !mc) {
+    if (!md || !match_ctx) {
         /* Same policy as xalloc: OOM aborts the process. */
         log_error("out of memory matching regex for %s", m->name);
         abort();
     }
-    pcre2_set_match_limit(mc, SEL_MATCH_LIMIT);
-    int rc = pcre2_match(m->re, (PCRE2_SPTR)v, strlen(v), 0, 0, md, mc);
-    pcre2_match_context_free(mc);
+    int rc = pcre2_match(m->re, (PCRE2_SPTR)v, strlen(v), 0, 0, md, match_ctx);
     pcre2_match_data_free(md);
     /* Errors (match limit, ...) count as "no match". */
     return rc >= 0;
