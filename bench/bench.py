@@ -30,6 +30,7 @@ OUT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "
 INGEST_SECONDS = float(os.environ.get("BENCH_INGEST_SECONDS", "10"))
 NPROF = int(os.environ.get("BENCH_PROFILES", "8640"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))
+PARALLEL = os.environ.get("BENCH_PARALLEL", "8")
 EMBER = os.environ.get("EMBER_BIN") or os.path.join(ROOT, "build", "ember")
 results = {}
 
@@ -75,6 +76,13 @@ def stop_server(s):
     return rc
 
 
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def parse_kv(line):
     parts = line.split()
     return {parts[i]: float(parts[i + 1]) for i in range(0, len(parts) - 1, 2)}
@@ -85,20 +93,23 @@ def bench_ingest(files):
     for f in files:
         with open(f, "rb") as fh:
             p = h.Pprof(fh.read())
-        samples[f] = len(p.samples) * max(1, len(p.sample_types))
+        samples[f] = (len(p.samples), len(p.samples) * max(1, len(p.sample_types)))
     log(f"== ingest: {len(files)} real Go pprof files, {sum(os.path.getsize(f) for f in files)} bytes gzip")
     s = start_server(cpu=0)
     try:
         t_from = int(time.time()) - 86400
-        r = subprocess.run(taskset(1) + [os.path.join(OUT, "ingest"), s.url, str(INGEST_SECONDS), "8",
+        cpu0 = cpu_seconds(s.proc.pid)
+        r = subprocess.run(taskset(1) + [os.path.join(OUT, "ingest"), s.url, str(INGEST_SECONDS), PARALLEL,
                                          str(t_from), "1", "bench-ingest"] + files,
                            capture_output=True, text=True)
         if r.returncode != 0:
             raise SystemExit(f"ingest driver failed: {r.stdout}\n{r.stderr}\n{s.read_log()[-2000:]}")
+        server_cpu = cpu_seconds(s.proc.pid) - cpu0
         lines = r.stdout.splitlines()
         res = parse_kv(lines[0])
         counts = {int(ln.split()[1]): int(ln.split()[2]) for ln in lines[1:] if ln.startswith("file ")}
-        nsamples = sum(counts[i] * samples[f] for i, f in enumerate(files))
+        nsamples = sum(counts[i] * samples[f][0] for i, f in enumerate(files))
+        nvalues = sum(counts[i] * samples[f][1] for i, f in enumerate(files))
     finally:
         rc = stop_server(s)
     if rc not in (0, -15):
@@ -108,14 +119,20 @@ def bench_ingest(files):
     anc = parse_kv(a.stdout)
     pps = res["ok"] / res["seconds"]
     sps = nsamples / res["seconds"]
+    vps = nvalues / res["seconds"]
     mbs = res["bytes"] / res["seconds"] / 1e6
     a_pps = anc["files"] / anc["seconds"]
     a_mbs = anc["in_bytes"] / anc["seconds"] / 1e6
-    results["ingest"] = {"profiles_per_s": pps, "samples_per_s": sps, "mb_per_s": mbs,
+    busy = server_cpu / res["seconds"]
+    per_cpu_s = res["ok"] / server_cpu if server_cpu > 0 else float("nan")
+    results["ingest"] = {"server_cpu_busy": busy, "profiles_per_cpu_s": per_cpu_s, "profiles_per_s": pps, "samples_per_s": sps, "values_per_s": vps, "mb_per_s": mbs,
                          "inflate_profiles_per_s": a_pps, "inflate_mb_per_s": a_mbs,
                          "ratio": pps / a_pps, "requests": res["requests"], "seconds": res["seconds"]}
     log(f"   ember ingest (1 server core): {pps:10.0f} profiles/s  {sps:12.0f} samples/s  {mbs:7.1f} MB/s gzip")
+    log(f"   ({vps:.0f} sample values/s: one per pprof sample and sample type, as stored)")
     log(f"   anchor zlib inflate only:     {a_pps:10.0f} profiles/s  {'':12s}            {a_mbs:7.1f} MB/s gzip")
+    log(f"   server CPU busy {busy * 100:.0f}% of its core: {per_cpu_s:.0f} profiles per server CPU-second"
+        f" (ratio to inflate {per_cpu_s / a_pps:.3f})")
     log(f"   ratio ember/inflate: {pps / a_pps:.3f} ({a_pps / pps:.1f}x slower than inflating alone)")
 
 

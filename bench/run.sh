@@ -4,7 +4,7 @@
 #   ingest of real Go pprof files (profiles/s, samples/s, one server core) vs zlib inflate-only,
 #   top/flamegraph latency over 8,640 ten-second profiles vs `go tool pprof -top` on the same files.
 # Options through the environment: BENCH_INGEST_SECONDS (default 10), BENCH_PROFILES (8640),
-# BENCH_REPEAT (5). Results also go to build/bench/results.json.
+# BENCH_REPEAT (5), BENCH_PARALLEL (8 requests in flight). Results also go to build/bench/results.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=build/bench

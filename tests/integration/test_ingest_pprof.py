@@ -200,6 +200,52 @@ def test_cumulative_alloc_becomes_delta():
     check(top["total"] == h2.total("alloc_space"), f"__delta__=false: {top['total']} != {h2.total('alloc_space')}")
 
 
+def check_types_match_pprof(svc, p, what):
+    """Every stored type of svc whose sample type is in pprof p has p's shares (alloc_* skipped:
+    cumulative handling is tested on its own)."""
+    types = types_of(svc)
+    check(types, f"{what}: nothing stored")
+    checked = 0
+    for t in types:
+        st = t.split(":")[1]
+        if st.startswith("alloc_") or st not in [x for x, _ in p.sample_types]:
+            continue
+        try:
+            top = assert_shares_match(svc, t, p.flat(st))
+        except AssertionError as e:
+            raise AssertionError(f"{what}: {e}")
+        check(top["total"] == p.total(st), f"{what} {t}: total {top['total']} != {p.total(st)}")
+        checked += 1
+    check(checked, f"{what}: no stored type matches the pprof sample types {p.sample_types}: {types}")
+
+
+def test_every_kind_through_every_path():
+    """CPU, heap, mutex and block profiles, each through /ingest raw, multipart with and without
+    format=pprof, and Push (proto and JSON)."""
+    names = {"cpu": "process_cpu", "heap1": "memory", "mutex": "mutex", "block": "block"}
+    for kind, metric in names.items():
+        data = prof(kind)
+        p = h.Pprof(data)
+        svc = f"every-{kind}-raw"
+        st, body = ingest_raw(svc, data)
+        check(st == 200, f"{svc}: {st} {body}")
+        check_types_match_pprof(svc, p, svc)
+        for fmt in ("", "pprof"):
+            svc = f"every-{kind}-mp{fmt}"
+            mp, ctype = h.multipart([("profile", "profile.pprof", data)])
+            params = {"name": svc, "from": str(T0)}
+            if fmt:
+                params["format"] = fmt
+            st, body = srv().post("/ingest", mp, params, {"Content-Type": ctype})
+            check(st == 200, f"{svc}: {st} {body}")
+            check_types_match_pprof(svc, p, svc)
+        for js in (False, True):
+            svc = f"every-{kind}-push{'json' if js else 'pb'}"
+            st, body = h.push(srv(), [({"__name__": metric, "service_name": svc}, [data])], use_json=js)
+            check(st == 200, f"{svc}: {st} {body}")
+            check_types_match_pprof(svc, p, svc)
+
+
 def export_agrees(service, ptype, src, sample_index):
     status, data, hdrs = srv().get("/api/v1/export", dict(h.window(), format="pprof",
                                                         query=h.sel(ptype, service_name=service)), raw=True)
@@ -254,16 +300,7 @@ def test_committed_go_profiles():
         svc = f"committed-{i}"
         status, body = ingest_raw(svc, h.pprof_with_time(raw, T0 * 10**9))
         check(status == 200, f"{fpath}: {status} {body}")
-        types = types_of(svc)
-        check(types, f"{fpath}: no profile types after ingest")
-        for t in types:
-            st = t.split(":")[1]
-            if st.startswith("alloc_") or st not in [x for x, _ in p.sample_types]:
-                continue
-            try:
-                assert_shares_match(svc, t, p.flat(st))
-            except AssertionError as e:
-                raise AssertionError(f"{os.path.basename(fpath)}: {e}")
+        check_types_match_pprof(svc, p, os.path.basename(fpath))
 
 
 if __name__ == "__main__":
