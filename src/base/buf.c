@@ -30,8 +30,10 @@ void buf_reset(struct buf *b)
 
 char *buf_detach(struct buf *b, size_t *len)
 {
-    if (!b->data)
+    if (!b->data) {
         buf_grow(b, 1);
+        b->data[0] = 0;
+    }
     char *p = b->data;
     if (len)
         *len = b->len;
