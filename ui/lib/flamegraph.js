@@ -45,57 +45,9 @@ export function decode(fb, files, opts = {}) {
   const rawX = new Float64Array(n); // combined raw x, for parent lookup
   if (diff) {
     m.lt = new Float64Array(n); m.ls = new Float64Array(n); m.rt = new Float64Array(n); m.rs = new Float64Array(n);
-  }
-  let k = 0;
-  for (let d = 0; d < levels.length; d++) {
-    const lev = levels[d];
-    m.levelStart[d] = k;
-    let prevL = 0, prevR = 0;
-    let p = d > 0 ? m.levelStart[d - 1] : 0;
-    const pEnd = k;
-    for (let i = 0; i < lev.length; i += step, k++) {
-      let X, T, S, name;
-      if (diff) {
-        const lx = lev[i] + prevL, lt = lev[i + 1], ls = lev[i + 2];
-        const rx = lev[i + 3] + prevR, rt = lev[i + 4], rs = lev[i + 5];
-        prevL = lx + lt; prevR = rx + rt;
-        name = lev[i + 6];
-        m.lt[k] = lt; m.ls[k] = ls; m.rt[k] = rt; m.rs[k] = rs;
-        X = lx + rx; T = lt + rt; S = ls + rs;
-        m.x[k] = lx; m.w[k] = rx; // temporarily: raw left x / right x
-      } else {
-        X = lev[i] + prevL; T = lev[i + 1]; S = lev[i + 2]; name = lev[i + 3];
-        prevL = X + T;
-        m.x[k] = X;
-      }
-      if (name < 0 || name >= names.length) throw new Error(`flamegraph level ${d}, run ${i / step}: name index ${name} outside names (${names.length})`);
-      m.nameIdx[k] = name; m.level[k] = d; m.total[k] = T; m.self[k] = S; rawX[k] = X;
-      if (d === 0) { m.parent[k] = -1; continue; }
-      while (p < pEnd - 1 && X >= rawX[p] + m.total[p]) p++;
-      m.parent[k] = p;
-    }
-  }
-  m.levelStart[levels.length] = k;
-  // normalise x and w
-  if (diff) {
-    let LT = opts.leftTicks, RT = opts.rightTicks;
-    if (!(LT >= 0) || !(RT >= 0)) { LT = 0; RT = 0; for (let r = 0; r < m.levelStart[1]; r++) { LT += m.lt[r]; RT += m.rt[r]; } }
-    m.leftTicks = LT; m.rightTicks = RT;
-    const kl = LT > 0 ? 1 / LT : 0, kr = RT > 0 ? 1 / RT : 0;
-    const norm = (LT > 0 ? 1 : 0) + (RT > 0 ? 1 : 0) || 1;
-    for (let j = 0; j < n; j++) {
-      const lx = m.x[j], rx = m.w[j];
-      m.x[j] = (lx * kl + rx * kr) / norm;
-      m.w[j] = (m.lt[j] * kl + m.rt[j] * kr) / norm;
-    }
-    m.numTicks = LT + RT;
+    decodeDiff(m, levels, rawX, opts);
   } else {
-    let root = 0;
-    for (let r = 0; r < (levels.length ? m.levelStart[1] : 0); r++) root += m.total[r];
-    const tot = root || m.numTicks || 1;
-    if (!m.numTicks) m.numTicks = root;
-    const inv = 1 / tot;
-    for (let j = 0; j < n; j++) { m.x[j] *= inv; m.w[j] = m.total[j] * inv; }
+    decodeSingle(m, levels, rawX);
   }
   // colours: diff buckets now; package colours lazily when a node is first drawn (colourKeyOf)
   m.colorKey.fill(255);
@@ -123,12 +75,97 @@ function colourKeyOf(m, k) {
   return c;
 }
 
+// Single runs [x_delta, total, self, name]: one tight pass (x normalised by the root's total).
+function decodeSingle(m, levels, rawX) {
+  const { x, w, total, self, nameIdx, level, parent, levelStart } = m;
+  const nNames = m.names.length;
+  let root = 0;
+  if (levels.length) for (let i = 1; i < levels[0].length; i += 4) root += levels[0][i];
+  const tot = root || m.numTicks || 1;
+  if (!m.numTicks) m.numTicks = root;
+  const inv = 1 / tot;
+  let k = 0;
+  for (let d = 0; d < levels.length; d++) {
+    const lev = levels[d];
+    levelStart[d] = k;
+    let prev = 0;
+    let p = d > 0 ? levelStart[d - 1] : 0;
+    const pLast = k - 1;
+    for (let i = 0; i < lev.length; i += 4, k++) {
+      const X = lev[i] + prev, T = lev[i + 1], nm = lev[i + 3];
+      prev = X + T;
+      if (!(nm >= 0 && nm < nNames)) throw new Error(`flamegraph level ${d}, run ${i / 4}: name index ${nm} outside names (${nNames})`);
+      rawX[k] = X; x[k] = X * inv; w[k] = T * inv; total[k] = T; self[k] = lev[i + 2]; nameIdx[k] = nm; level[k] = d;
+      if (d === 0) { parent[k] = -1; continue; }
+      while (p < pLast && X >= rawX[p] + total[p]) p++;
+      parent[k] = p;
+    }
+  }
+  levelStart[levels.length] = k;
+}
+
+// Diff runs [lx, ltotal, lself, rx, rtotal, rself, name]; x and w by share of each side's total.
+function decodeDiff(m, levels, rawX, opts) {
+  const n = m.n;
+  let k = 0;
+  for (let d = 0; d < levels.length; d++) {
+    const lev = levels[d];
+    m.levelStart[d] = k;
+    let prevL = 0, prevR = 0;
+    let p = d > 0 ? m.levelStart[d - 1] : 0;
+    const pEnd = k;
+    for (let i = 0; i < lev.length; i += 7, k++) {
+      const lx = lev[i] + prevL, lt = lev[i + 1], ls = lev[i + 2];
+      const rx = lev[i + 3] + prevR, rt = lev[i + 4], rs = lev[i + 5];
+      const name = lev[i + 6];
+      prevL = lx + lt; prevR = rx + rt;
+      if (!(name >= 0 && name < m.names.length)) throw new Error(`flamegraph level ${d}, run ${i / 7}: name index ${name} outside names (${m.names.length})`);
+      m.lt[k] = lt; m.ls[k] = ls; m.rt[k] = rt; m.rs[k] = rs;
+      const X = lx + rx;
+      m.x[k] = lx; m.w[k] = rx; // raw left x / right x until normalised below
+      m.nameIdx[k] = name; m.level[k] = d; m.total[k] = lt + rt; m.self[k] = ls + rs; rawX[k] = X;
+      if (d === 0) { m.parent[k] = -1; continue; }
+      while (p < pEnd - 1 && X >= rawX[p] + m.total[p]) p++;
+      m.parent[k] = p;
+    }
+  }
+  m.levelStart[levels.length] = k;
+  let LT = opts.leftTicks, RT = opts.rightTicks;
+  if (!(LT >= 0) || !(RT >= 0)) { LT = 0; RT = 0; for (let r = 0; r < m.levelStart[1]; r++) { LT += m.lt[r]; RT += m.rt[r]; } }
+  m.leftTicks = LT; m.rightTicks = RT;
+  const kl = LT > 0 ? 1 / LT : 0, kr = RT > 0 ? 1 / RT : 0;
+  const norm = (LT > 0 ? 1 : 0) + (RT > 0 ? 1 : 0) || 1;
+  for (let j = 0; j < n; j++) {
+    const lx = m.x[j], rx = m.w[j];
+    m.x[j] = (lx * kl + rx * kr) / norm;
+    m.w[j] = (m.lt[j] * kl + m.rt[j] * kr) / norm;
+  }
+  m.numTicks = LT + RT;
+}
+
 // Index of the first node in [lo, hi) whose right edge is beyond vx (nodes sorted by x).
 function firstVisible(m, lo, hi, vx) {
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
     if (m.x[mid] + m.w[mid] <= vx) lo = mid + 1;
     else hi = mid;
+  }
+  return lo;
+}
+
+// Index of the first node in [k, hi) whose right edge is beyond xlim: galloping search from k, so
+// skipping a run of sub-pixel nodes costs O(log run) (right edges grow along a level).
+function skipTo(m, k, hi, xlim) {
+  const mx = m.x, mw = m.w;
+  let step = 1, lo = k;
+  let probe = k;
+  while (probe < hi && mx[probe] + mw[probe] <= xlim) { lo = probe + 1; probe = k + step; step *= 2; }
+  if (probe > hi) probe = hi;
+  let h = probe;
+  while (lo < h) {
+    const mid = (lo + h) >> 1;
+    if (mx[mid] + mw[mid] <= xlim) lo = mid + 1;
+    else h = mid;
   }
   return lo;
 }
@@ -227,9 +264,12 @@ export class FlameGraph {
     }
     const low = s.toLowerCase();
     const mt = new Uint8Array(m.names.length);
-    for (let i = 0; i < m.names.length; i++) {
-      const nm = m.names[i];
-      mt[i] = re ? (re.test(nm) ? 1 : 0) : (nm.toLowerCase().indexOf(low) >= 0 ? 1 : 0);
+    if (re) {
+      for (let i = 0; i < m.names.length; i++) mt[i] = re.test(m.names[i]) ? 1 : 0;
+    } else {
+      if (!m.lowerNames) m.lowerNames = m.names.map((x) => x.toLowerCase());
+      const ln = m.lowerNames;
+      for (let i = 0; i < ln.length; i++) mt[i] = ln[i].indexOf(low) >= 0 ? 1 : 0;
     }
     this.searchMatch = mt;
   }
@@ -325,7 +365,7 @@ export class FlameGraph {
         const x = m.x[k];
         if (x >= vend) break;
         const pw = m.w[k] * scale;
-        if (pw < 0.5) continue;
+        if (pw < 0.5) { k = skipTo(m, k + 1, end, x + 0.5 / scale) - 1; continue; }
         let px = (x - vx0) * scale;
         let w = pw;
         if (px < 0) { w += px; px = 0; }
@@ -360,14 +400,22 @@ export class FlameGraph {
     ctx.font = FONT;
     if (!this.charW) this.charW = ctx.measureText('MMMMMMMMMM').width / 10;
     const charW = this.charW;
-    const buckets = new Array(N_KEYS);
-    for (let i = 0; i < N_KEYS; i++) buckets[i] = [];
-    const labels = []; // k, px, y, pw, textKind
+    // pass 1: visible nodes into typed arrays (reused between draws)
+    const cap = m.n + 1;
+    if (!this.vis || this.vis.cap < cap) {
+      this.vis = { cap, k: new Int32Array(cap), x: new Float32Array(cap), y: new Float32Array(cap), w: new Float32Array(cap),
+        c: new Uint8Array(cap), order: new Int32Array(cap) };
+    }
+    const V = this.vis;
     const hl = this.highlightIdx, hasHl = !!this.highlight;
     const sm = this.searchMatch;
     const key = m.colorKey;
     const nameIdx = m.nameIdx;
-    this.forEachVisible((k, px, y, pw, ancestor) => {
+    const counts = new Int32Array(N_KEYS + 1);
+    let nv = 0;
+    const f = this.focus >= 0 ? this.focus : 0;
+    const inv = !!this.opts.inverted;
+    const put = (k, px, y, pw, ancestor) => {
       let c;
       let dim = false;
       if (hasHl) dim = nameIdx[k] !== hl;
@@ -375,18 +423,70 @@ export class FlameGraph {
       if (dim) c = K_DIM;
       else if (ancestor) c = m.diff ? key[k] : K_ANCESTOR;
       else c = key[k] !== 255 ? key[k] : colourKeyOf(m, k);
-      const b = buckets[c];
-      b.push(px, y, pw >= 3 ? pw - 1 : pw);
-      if (pw >= MIN_LABEL_PX) labels.push(k, px, y, pw, dim ? 2 : (c >= K_DIFF0 - DIFF_STEPS && c < K_DIM && Math.abs(c - K_DIFF0) >= 5) ? 1 : 0);
-    });
+      V.k[nv] = k; V.x[nv] = px; V.y[nv] = y; V.w[nv] = pw; V.c[nv] = c;
+      counts[c]++;
+      nv++;
+    };
+    for (let a = m.parent[f]; a >= 0; a = m.parent[a]) {
+      if (m.level[a] < rows) put(a, 0, inv ? (rows - 1 - m.level[a]) * ROW : m.level[a] * ROW, W, true);
+    }
+    {
+      const mx = m.x, mw = m.w, ls = m.levelStart;
+      const vx0 = mx[f], vw = mw[f] || 1, vend = vx0 + vw, scale = W / vw;
+      const halfPx = 0.5 / scale;
+      for (let L = m.level[f]; L < rows; L++) {
+        const y = inv ? (rows - 1 - L) * ROW : L * ROW;
+        const end = ls[L + 1];
+        for (let k = firstVisible(m, ls[L], end, vx0); k < end; k++) {
+          const x = mx[k];
+          if (x >= vend) break;
+          let pw = mw[k] * scale;
+          if (pw < 0.5) {
+            // skip the run of nodes that fit in the next half pixel
+            const nk = skipTo(m, k + 1, end, x + halfPx);
+            k = nk - 1;
+            continue;
+          }
+          let px = (x - vx0) * scale;
+          if (px < 0) { pw += px; px = 0; }
+          if (px + pw > W) pw = W - px;
+          // inline of put() for the common case
+          let c;
+          if (hasHl ? nameIdx[k] !== hl : sm ? !sm[nameIdx[k]] : false) c = K_DIM;
+          else { c = key[k]; if (c === 255) c = colourKeyOf(m, k); }
+          V.k[nv] = k; V.x[nv] = px; V.y[nv] = y; V.w[nv] = pw; V.c[nv] = c;
+          counts[c]++;
+          nv++;
+        }
+      }
+    }
+    const tCollect = performance.now();
+    // pass 2: counting sort by colour, one path and one fill per colour
+    const start = new Int32Array(N_KEYS + 1);
+    for (let c = 1; c <= N_KEYS; c++) start[c] = start[c - 1] + counts[c - 1];
+    const pos = start.slice();
+    const order = V.order;
+    for (let i = 0; i < nv; i++) order[pos[V.c[i]]++] = i;
     const h = ROW - 1;
     for (let c = 0; c < N_KEYS; c++) {
-      const b = buckets[c];
-      if (!b.length) continue;
+      if (!counts[c]) continue;
       ctx.fillStyle = col.fill[c];
       ctx.beginPath();
-      for (let i = 0; i < b.length; i += 3) ctx.rect(b[i], b[i + 1], b[i + 2], h);
+      for (let j = start[c], e = start[c + 1]; j < e; j++) {
+        const i = order[j];
+        const pw = V.w[i];
+        ctx.rect(V.x[i], V.y[i], pw >= 3 ? pw - 1 : pw, h);
+      }
       ctx.fill();
+    }
+    this.drawn = nv;
+    const tFill = performance.now();
+    const labels = []; // k, px, y, pw, textKind
+    for (let i = 0; i < nv; i++) {
+      const pw = V.w[i];
+      if (pw < MIN_LABEL_PX) continue;
+      const c = V.c[i];
+      labels.push(V.k[i], V.x[i], V.y[i], pw, c === K_DIM ? 2 : (c >= K_DIFF0 - DIFF_STEPS && c < K_DIM && Math.abs(c - K_DIFF0) >= 5) ? 1 : 0);
     }
     ctx.textBaseline = 'middle';
     const textCol = [col.text, col.textLight, col.textDim];
@@ -400,7 +500,9 @@ export class FlameGraph {
         if (s) ctx.fillText(s, px + 4, y + ROW / 2);
       }
     }
-    this.lastDrawMs = performance.now() - t0;
+    const tEnd = performance.now();
+    this.lastDrawMs = tEnd - t0;
+    this.phases = { collect: tCollect - t0, fill: tFill - tCollect, text: tEnd - tFill, rects: nv, labels: labels.length / 5 };
     return this.lastDrawMs;
   }
 
@@ -577,7 +679,7 @@ function openMenu(x, y, title, items) {
   if (first) first.focus({ preventScroll: true });
 }
 
-document.addEventListener('mousedown', (e) => {
+if (typeof document !== 'undefined') document.addEventListener('mousedown', (e) => {
   if (menuEl && !menuEl.contains(e.target)) closeMenu();
 });
 
