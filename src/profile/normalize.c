@@ -34,6 +34,7 @@ struct nctx {
     /* per location position: frames (root first) at frames.data[loc_off[i]..+loc_n[i]] */
     uint32_t *loc_off, *loc_n;
     VEC(uint32_t) frames;
+    struct hmap memo; /* (parent node << 32 | location position) -> node */
     char *err;
     size_t errlen;
 };
@@ -178,24 +179,46 @@ static void location_frames(struct nctx *c, size_t pos)
     c->loc_n[pos] = (uint32_t)l->nline;
 }
 
-/* Interns the stack of sample s (root first, cut to max_depth root-most frames). */
+/*
+ * Interns the stack of sample s (root first, cut to max_depth root-most
+ * frames). Samples share prefixes, so (parent node, location) -> node is
+ * memoised: a hit costs one probe of an inline-key map instead of one
+ * symtab_child() per frame. Below a node created just now nothing can be
+ * memoised yet, so lookups stop there.
+ */
 static uint32_t sample_stack(struct nctx *c, const struct pprof_sample *s)
 {
     size_t max = c->lim->max_depth, depth = 0;
     uint32_t node = 0;
+    bool fresh = false;
     for (size_t i = s->nlocation; i-- > 0;) {
         int64_t pos = pprof_idmap_get(&c->locs, s->location_id[i]);
         if (pos < 0) /* pprof_decode() rejects these; a hand-built pprof may not */
             continue;
         if (c->loc_n[pos] == LOC_UNSET)
             location_frames(c, (size_t)pos);
+        uint32_t n = c->loc_n[pos];
+        bool whole = !max || depth + n <= max;
+        uint64_t key = (uint64_t)node << 32 | (uint64_t)pos;
+        if (whole && !fresh) {
+            const uint64_t *hit = hmap_get(&c->memo, key);
+            if (hit) {
+                node = (uint32_t)*hit;
+                depth += n;
+                continue;
+            }
+        }
+        size_t before = c->sym->nodes.len;
         const uint32_t *fr = c->frames.data + c->loc_off[pos];
-        for (uint32_t j = 0; j < c->loc_n[pos]; j++) {
+        for (uint32_t j = 0; j < n; j++) {
             if (max && depth == max)
                 return node;
             node = symtab_child(c->sym, node, fr[j]);
             depth++;
         }
+        fresh = c->sym->nodes.len > before;
+        if (whole)
+            *hmap_put(&c->memo, key, NULL) = node;
     }
     return node;
 }
@@ -410,6 +433,7 @@ static void ctx_release(struct nctx *c)
     free(c->loc_off);
     free(c->loc_n);
     free(c->frames.data);
+    hmap_release(&c->memo);
 }
 
 int normalize_pprof(const struct pprof *p, const struct normalize_opts *o,
@@ -425,6 +449,7 @@ int normalize_pprof(const struct pprof *p, const struct normalize_opts *o,
     int rc;
 
     memset(&c, 0, sizeof(c));
+    hmap_init(&c.memo);
     memset(&g, 0, sizeof(g));
     hmap_init(&g.by_hash);
     if (!o->limits)

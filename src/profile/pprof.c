@@ -433,6 +433,8 @@ static int unpack(struct dec *d, const struct pb_field *f, size_t off, struct u6
         return fail(d, off, -EMBER_ECORRUPT,
                     "%s field %u has wire type %s, expected varint or packed", msg, f->num,
                     wire_name(f->wire));
+    if (!f->len)
+        return 0;
     /* a varint ends at each byte below 0x80: count them to reserve once */
     size_t k = 0;
     for (size_t i = 0; i < f->len; i++)

@@ -404,9 +404,10 @@ TEST(pprof_decode_unpacked)
     pb_put_int(&b, 2, 2);
     pb_end(&b, m);
     m = pb_begin(&b, 2);
-    pb_put_uint(&b, 1, 2); /* leaf */
-    pb_put_uint(&b, 2, 5); /* value interleaved */
-    pb_put_uint(&b, 1, 1); /* root */
+    pb_put_bytes(&b, 1, "", 0); /* an empty packed run (found by fuzzing) */
+    pb_put_uint(&b, 1, 2);      /* leaf */
+    pb_put_uint(&b, 2, 5);      /* value interleaved */
+    pb_put_uint(&b, 1, 1);      /* root */
     pb_end(&b, m);
     for (uint64_t id = 1; id <= 2; id++) {
         m = pb_begin(&b, 4);
