@@ -179,34 +179,16 @@ int lines_parse(const char *data, size_t n, struct symtab *sym, struct profile *
     return parse_text(data, n, sym, prof, lim, 0, err, errlen);
 }
 
-/* Appends name with line breaks turned into spaces (they would split the line). */
-static void put_name(struct buf *out, const char *name)
-{
-    size_t n = strcspn(name, "\r\n");
-    if (!name[n]) {
-        buf_append(out, name, n);
-        return;
-    }
-    for (const char *q = name; *q; q++)
-        buf_putc(out, *q == '\r' || *q == '\n' ? ' ' : *q);
-}
-
 void folded_write(const struct symtab *sym, const struct profile *prof, struct buf *out)
 {
-    struct tf_stacks st;
-    tf_collect(sym, prof, &st);
-    for (size_t i = 0; i < st.v.len; i++) {
-        const struct tf_stack *s = &st.v.data[i];
-        if (!s->value || !s->n)
-            continue;
-        for (size_t k = 0; k < s->n; k++) {
-            if (k)
-                buf_putc(out, ';');
-            put_name(out, s->names[k]);
-        }
+    struct tf_keys keys;
+    tf_keys_collect(sym, prof, 1, &keys);
+    for (size_t i = 0; i < keys.v.len; i++) {
+        const struct tf_key *k = &keys.v.data[i];
+        buf_append(out, k->s, k->len);
         buf_putc(out, ' ');
-        buf_put_i64(out, s->value);
+        buf_put_i64(out, k->value);
         buf_putc(out, '\n');
     }
-    tf_stacks_release(&st);
+    tf_keys_release(&keys);
 }

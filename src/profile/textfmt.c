@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 #include "textfmt_int.h"
 
@@ -176,7 +177,7 @@ void tf_collect(const struct symtab *sym, const struct profile *prof, struct tf_
     size_t w = 0;
     for (size_t r = 0; r < out->v.len; r++) {
         if (w && !cmp_stack(&out->v.data[w - 1], &out->v.data[r]))
-            out->v.data[w - 1].value += out->v.data[r].value;
+            out->v.data[w - 1].value = tf_sat_add(out->v.data[w - 1].value, out->v.data[r].value);
         else
             out->v.data[w++] = out->v.data[r];
     }
@@ -188,6 +189,69 @@ void tf_stacks_release(struct tf_stacks *s)
     free(s->v.data);
     free(s->names.data);
     memset(s, 0, sizeof(*s));
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+    const struct tf_key *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int r = n ? memcmp(x->s, y->s, n) : 0;
+    if (r)
+        return r;
+    return x->len < y->len ? -1 : x->len > y->len;
+}
+
+void tf_keys_collect(const struct symtab *sym, const struct profile *prof, int for_folded,
+                     struct tf_keys *out)
+{
+    struct tf_stacks st;
+    VEC(size_t) offs = {NULL, 0, 0};
+    memset(out, 0, sizeof(*out));
+    tf_collect(sym, prof, &st);
+    for (size_t i = 0; i < st.v.len; i++) {
+        const struct tf_stack *s = &st.v.data[i];
+        if (!s->n)
+            continue;
+        size_t start = out->text.len;
+        for (size_t k = 0; k < s->n; k++) {
+            if (k)
+                buf_putc(&out->text, ';');
+            buf_puts(&out->text, s->names[k]);
+        }
+        if (for_folded)
+            for (size_t j = start; j < out->text.len; j++)
+                if (out->text.data[j] == '\n' || out->text.data[j] == '\r')
+                    out->text.data[j] = ' ';
+        struct tf_key k = {NULL, out->text.len - start, s->value};
+        VEC_PUSH(out->v, k);
+        VEC_PUSH(offs, start);
+    }
+    for (size_t i = 0; i < out->v.len; i++)
+        out->v.data[i].s = out->text.data + offs.data[i];
+    free(offs.data);
+    tf_stacks_release(&st);
+    if (!out->v.len)
+        return;
+    qsort(out->v.data, out->v.len, sizeof(struct tf_key), cmp_key);
+    size_t w = 0;
+    for (size_t r = 0; r < out->v.len; r++) {
+        if (w && !cmp_key(&out->v.data[w - 1], &out->v.data[r]))
+            out->v.data[w - 1].value = tf_sat_add(out->v.data[w - 1].value, out->v.data[r].value);
+        else
+            out->v.data[w++] = out->v.data[r];
+    }
+    size_t k = 0;
+    for (size_t r = 0; r < w; r++)
+        if (out->v.data[r].value)
+            out->v.data[k++] = out->v.data[r];
+    out->v.len = k;
+}
+
+void tf_keys_release(struct tf_keys *k)
+{
+    buf_release(&k->text);
+    free(k->v.data);
+    memset(k, 0, sizeof(*k));
 }
 
 /* ---- format detection ---- */

@@ -88,9 +88,10 @@ enum textfmt_kind textfmt_detect(const void *data, size_t n);
 
 /*
  * Writes stacks of prof as folded text, root first, one line per stack.
- * Stacks whose frame names are equal are merged; lines are sorted by frame
- * names (deterministic); zero values are skipped; empty names print as
- * "[unknown]"; line breaks inside names become spaces. Appends to out.
+ * Empty names print as "[unknown]" and line breaks inside names as spaces;
+ * stacks that then read the same are merged into one line; lines are sorted
+ * bytewise by stack (the order of `LC_ALL=C sort`); zero sums are skipped.
+ * Appends to out.
  */
 void folded_write(const struct symtab *sym, const struct profile *prof, struct buf *out);
 

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "base/hmap.h"
 #include "base/xalloc.h"
 #include "profile.h"
@@ -49,6 +50,15 @@ uint32_t tf_name_frame(struct tf_ctx *c, const char *s, size_t n);
 int tf_add(struct tf_ctx *c, uint32_t stack, int64_t value);
 const char *tf_add_strerror(const struct tf_ctx *c, int code);
 
+/* a + b, saturated to the int64 range (writers merge values that parsers never checked). */
+static inline int64_t tf_sat_add(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r))
+        return a < 0 ? INT64_MIN : INT64_MAX;
+    return r;
+}
+
 /* Copies at most max bytes of s into out (size outlen) for quoting in errors, '?' for control
  * bytes. */
 const char *tf_quote(char *out, size_t outlen, const char *s, size_t n);
@@ -69,6 +79,25 @@ struct tf_stacks {
 };
 void tf_collect(const struct symtab *sym, const struct profile *prof, struct tf_stacks *out);
 void tf_stacks_release(struct tf_stacks *s);
+
+/*
+ * The stacks of a profile as "a;b;c" keys (s points into text), sorted
+ * bytewise, equal keys merged (saturating), zero sums dropped. With
+ * for_folded, line breaks inside names become spaces (they would split the
+ * line), so the order is that of the text written.
+ */
+struct tf_key {
+    const char *s;
+    size_t len;
+    int64_t value;
+};
+struct tf_keys {
+    struct buf text;
+    VEC(struct tf_key) v;
+};
+void tf_keys_collect(const struct symtab *sym, const struct profile *prof, int for_folded,
+                     struct tf_keys *out);
+void tf_keys_release(struct tf_keys *k);
 
 /* Whether line[0..len) looks like the event header of `perf script` (comm pid [cpu] time: ...). */
 int perfscript_is_header(const char *line, size_t len);

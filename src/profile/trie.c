@@ -376,64 +376,23 @@ void tree_write(const struct symtab *sym, const struct profile *prof, struct buf
     tf_stacks_release(&st);
 }
 
-struct key {
-    const char *s;
-    size_t len;
-    int64_t value;
-};
-
-static int cmp_key(const void *a, const void *b)
-{
-    const struct key *x = a, *y = b;
-    size_t n = x->len < y->len ? x->len : y->len;
-    int r = memcmp(x->s, y->s, n);
-    if (r)
-        return r;
-    return x->len < y->len ? -1 : x->len > y->len;
-}
-
 void trie_write(const struct symtab *sym, const struct profile *prof, struct buf *out)
 {
-    struct tf_stacks st;
-    struct buf text = BUF_INIT;
-    VEC(struct key) keys = {NULL, 0, 0};
-    VEC(size_t) offs = {NULL, 0, 0};
+    struct tf_keys all;
+    VEC(struct tf_key) keys = {NULL, 0, 0};
     VEC(struct task) todo = {NULL, 0, 0};
     VEC(struct task) kids = {NULL, 0, 0};
 
-    tf_collect(sym, prof, &st);
-    for (size_t i = 0; i < st.v.len; i++) {
-        const struct tf_stack *s = &st.v.data[i];
-        if (s->value <= 0 || !s->n)
-            continue;
-        VEC_PUSH(offs, text.len);
-        for (size_t k = 0; k < s->n; k++) {
-            if (k)
-                buf_putc(&text, ';');
-            buf_puts(&text, s->names[k]);
-        }
-        struct key ky = {NULL, text.len - offs.data[offs.len - 1], s->value};
-        VEC_PUSH(keys, ky);
-    }
-    for (size_t i = 0; i < keys.len; i++)
-        keys.data[i].s = text.data + offs.data[i];
-    if (keys.len)
-        qsort(keys.data, keys.len, sizeof(struct key), cmp_key);
-    /* names holding ';' can make two stacks one key */
-    size_t w = 0;
-    for (size_t i = 0; i < keys.len; i++) {
-        if (w && !cmp_key(&keys.data[w - 1], &keys.data[i]))
-            keys.data[w - 1].value += keys.data[i].value;
-        else
-            keys.data[w++] = keys.data[i];
-    }
-    keys.len = w;
+    tf_keys_collect(sym, prof, 0, &all);
+    for (size_t i = 0; i < all.v.len; i++)
+        if (all.v.data[i].value > 0)
+            VEC_PUSH(keys, all.v.data[i]);
 
     struct task root = {0, keys.len, 0, 0};
     VEC_PUSH(todo, root);
     while (todo.len) {
         struct task tk = todo.data[--todo.len];
-        const struct key *ky = keys.data;
+        const struct tf_key *ky = keys.data;
         size_t i = tk.lo;
         uint64_t value = 0;
         if (i < tk.hi && ky[i].len == tk.depth)
@@ -460,7 +419,5 @@ void trie_write(const struct symtab *sym, const struct profile *prof, struct buf
     free(todo.data);
     free(kids.data);
     free(keys.data);
-    free(offs.data);
-    buf_release(&text);
-    tf_stacks_release(&st);
+    tf_keys_release(&all);
 }
