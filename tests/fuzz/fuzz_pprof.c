@@ -1,4 +1,4 @@
-/* fuzz_pprof.c - libFuzzer target: pprof decode (gzip or not), normalise, encode/decode round trip */
+/* fuzz_pprof.c - libFuzzer target: pprof decode (gzip or not), normalise, round trip, export */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
