@@ -530,8 +530,8 @@ int server_run(const struct server_opts *o)
         {o->threads ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)o->threads, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
-    d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &s, MHD_OPTION_NOTIFY_COMPLETED,
-                         on_completed, &s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+    d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &s, MHD_OPTION_EXTERNAL_LOGGER,
+                         mhd_log, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
                          MHD_OPTION_ARRAY, opts, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_END);
     if (!d) {
         log_error("cannot start the HTTP server on %s", o->http_addr);
