@@ -5,7 +5,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-uint64_t hash_bytes(const void *p, size_t n);
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+static inline uint64_t hash_bytes(const void *p, size_t n)
+{
+    return XXH3_64bits(p, n);
+}
 
 /* A fast 64-bit integer mixer (splitmix64 finaliser). */
 static inline uint64_t hash_u64(uint64_t x)

@@ -25,28 +25,46 @@ void idtab_release(struct idtab *t)
 static void rehash(struct idtab *t)
 {
     size_t cap = t->slots ? (t->mask + 1) * 2 : 64;
-    free(t->slots);
-    t->slots = xcalloc(cap, sizeof(uint32_t));
+    uint64_t *old = t->slots;
+    size_t ocap = old ? t->mask + 1 : 0;
+    t->slots = xcalloc(cap, sizeof(uint64_t));
     t->mask = cap - 1;
-    for (size_t id = 0; id < t->len; id++) {
-        size_t i = hash_bytes(t->recs + id * t->rec_size, t->rec_size) & t->mask;
+    /* The tag is the hash's high 32 bits, so rehashing needs no record access. */
+    for (size_t j = 0; j < ocap; j++) {
+        uint64_t v = old[j];
+        if (!v)
+            continue;
+        size_t i = ((v >> 32) * 0x9e3779b1u) & t->mask;
         while (t->slots[i])
             i = (i + 1) & t->mask;
-        t->slots[i] = (uint32_t)id + 1;
+        t->slots[i] = v;
     }
+    free(old);
+}
+
+static inline uint32_t tag_of(uint64_t h)
+{
+    return (uint32_t)(h >> 32);
+}
+
+static inline size_t slot_of(uint32_t tag, size_t mask)
+{
+    return ((uint64_t)tag * 0x9e3779b1u) & mask;
 }
 
 uint32_t idtab_find(const struct idtab *t, const void *rec)
 {
     if (!t->slots)
         return UINT32_MAX;
-    size_t i = hash_bytes(rec, t->rec_size) & t->mask;
+    uint32_t tag = tag_of(hash_bytes(rec, t->rec_size));
+    size_t i = slot_of(tag, t->mask);
     for (;;) {
-        uint32_t v = t->slots[i];
+        uint64_t v = t->slots[i];
         if (!v)
             return UINT32_MAX;
-        if (!memcmp(t->recs + (size_t)(v - 1) * t->rec_size, rec, t->rec_size))
-            return v - 1;
+        uint32_t id = (uint32_t)v - 1;
+        if ((uint32_t)(v >> 32) == tag && !memcmp(t->recs + (size_t)id * t->rec_size, rec, t->rec_size))
+            return id;
         i = (i + 1) & t->mask;
     }
 }
@@ -55,18 +73,20 @@ uint32_t idtab_intern(struct idtab *t, const void *rec)
 {
     if (!t->slots || (t->len + 1) * 4 > (t->mask + 1) * 3)
         rehash(t);
-    size_t i = hash_bytes(rec, t->rec_size) & t->mask;
+    uint32_t tag = tag_of(hash_bytes(rec, t->rec_size));
+    size_t i = slot_of(tag, t->mask);
     for (;;) {
-        uint32_t v = t->slots[i];
+        uint64_t v = t->slots[i];
         if (!v)
             break;
-        if (!memcmp(t->recs + (size_t)(v - 1) * t->rec_size, rec, t->rec_size))
-            return v - 1;
+        uint32_t id = (uint32_t)v - 1;
+        if ((uint32_t)(v >> 32) == tag && !memcmp(t->recs + (size_t)id * t->rec_size, rec, t->rec_size))
+            return id;
         i = (i + 1) & t->mask;
     }
     t->recs = xgrow(t->recs, t->rec_size, t->len + 1, &t->cap);
     uint32_t id = (uint32_t)t->len++;
     memcpy(t->recs + (size_t)id * t->rec_size, rec, t->rec_size);
-    t->slots[i] = id + 1;
+    t->slots[i] = ((uint64_t)tag << 32) | (id + 1);
     return id;
 }

@@ -13,7 +13,7 @@ struct idtab {
     size_t rec_size;
     char *recs;
     size_t len, cap;
-    uint32_t *slots; /* id+1, 0 = empty */
+    uint64_t *slots; /* (hash tag << 32) | (id+1); 0 = empty */
     size_t mask;
 };
 

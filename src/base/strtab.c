@@ -45,31 +45,43 @@ static char *store_bytes(struct strtab *t, const char *s, size_t n)
     return p;
 }
 
+static inline size_t slot_of(uint32_t tag, size_t mask)
+{
+    return ((uint64_t)tag * 0x9e3779b1u) & mask;
+}
+
 static void rehash(struct strtab *t)
 {
     size_t cap = t->slots ? (t->mask + 1) * 2 : 64;
-    free(t->slots);
-    t->slots = xcalloc(cap, sizeof(uint32_t));
+    uint64_t *old = t->slots;
+    size_t ocap = old ? t->mask + 1 : 0;
+    t->slots = xcalloc(cap, sizeof(uint64_t));
     t->mask = cap - 1;
-    for (size_t id = 0; id < t->len; id++) {
-        size_t i = hash_bytes(t->ptrs[id], t->lens[id]) & t->mask;
+    for (size_t j = 0; j < ocap; j++) {
+        uint64_t v = old[j];
+        if (!v)
+            continue;
+        size_t i = slot_of((uint32_t)(v >> 32), t->mask);
         while (t->slots[i])
             i = (i + 1) & t->mask;
-        t->slots[i] = (uint32_t)id + 1;
+        t->slots[i] = v;
     }
+    free(old);
 }
 
 uint32_t strtab_find(const struct strtab *t, const char *s, size_t n)
 {
     if (!t->slots)
         return UINT32_MAX;
-    size_t i = hash_bytes(s, n) & t->mask;
+    uint32_t tag = (uint32_t)(hash_bytes(s, n) >> 32);
+    size_t i = slot_of(tag, t->mask);
     for (;;) {
-        uint32_t v = t->slots[i];
+        uint64_t v = t->slots[i];
         if (!v)
             return UINT32_MAX;
-        if (t->lens[v - 1] == n && !memcmp(t->ptrs[v - 1], s, n))
-            return v - 1;
+        uint32_t id = (uint32_t)v - 1;
+        if ((uint32_t)(v >> 32) == tag && t->lens[id] == n && !memcmp(t->ptrs[id], s, n))
+            return id;
         i = (i + 1) & t->mask;
     }
 }
@@ -78,13 +90,15 @@ uint32_t strtab_intern(struct strtab *t, const char *s, size_t n)
 {
     if (!t->slots || (t->len + 1) * 4 > (t->mask + 1) * 3)
         rehash(t);
-    size_t i = hash_bytes(s, n) & t->mask;
+    uint32_t tag = (uint32_t)(hash_bytes(s, n) >> 32);
+    size_t i = slot_of(tag, t->mask);
     for (;;) {
-        uint32_t v = t->slots[i];
+        uint64_t v = t->slots[i];
         if (!v)
             break;
-        if (t->lens[v - 1] == n && !memcmp(t->ptrs[v - 1], s, n))
-            return v - 1;
+        uint32_t vid = (uint32_t)v - 1;
+        if ((uint32_t)(v >> 32) == tag && t->lens[vid] == n && !memcmp(t->ptrs[vid], s, n))
+            return vid;
         i = (i + 1) & t->mask;
     }
     if (t->len == t->cap) {
@@ -96,7 +110,7 @@ uint32_t strtab_intern(struct strtab *t, const char *s, size_t n)
     uint32_t id = (uint32_t)t->len++;
     t->ptrs[id] = store_bytes(t, s, n);
     t->lens[id] = (uint32_t)n;
-    t->slots[i] = id + 1;
+    t->slots[i] = ((uint64_t)tag << 32) | (id + 1);
     return id;
 }
 

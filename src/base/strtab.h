@@ -14,7 +14,7 @@ struct strtab {
     char **ptrs;     /* id -> string */
     uint32_t *lens;  /* id -> length */
     size_t len, cap; /* number of ids */
-    uint32_t *slots; /* hash table of id+1 (0 = empty) */
+    uint64_t *slots; /* hash table of (hash tag << 32) | (id+1); 0 = empty */
     size_t mask;
     char *chunk; /* current allocation chunk */
     size_t chunk_used, chunk_cap;
