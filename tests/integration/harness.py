@@ -535,7 +535,11 @@ def shared_server(key="default", **kw):
     """One server per test file (started on first use); stop it with stop_shared()."""
     if key not in _shared:
         _shared[key] = Server(**kw).start()
-    return _shared[key]
+    s = _shared[key]
+    if s.proc.poll() is not None:
+        raise AssertionError(f"the shared server died earlier (exit {s.proc.returncode}); its log ends:\n"
+                             + s.read_log()[-4000:])
+    return s
 
 
 def stop_shared():
