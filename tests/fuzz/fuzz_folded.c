@@ -10,9 +10,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-typedef int (*text_parse_fn)(const char *data, size_t n, struct symtab *sym,
-                             struct profile *prof, const struct ingest_limits *lim, char *err,
-                             size_t errlen);
+typedef int (*text_parse_fn)(const char *data, size_t n, struct symtab *sym, struct profile *prof,
+                             const struct ingest_limits *lim, char *err, size_t errlen);
 typedef int (*bin_parse_fn)(const void *data, size_t n, struct symtab *sym, struct profile *prof,
                             const struct ingest_limits *lim, char *err, size_t errlen);
 typedef void (*write_fn)(const struct symtab *sym, const struct profile *prof, struct buf *out);

@@ -1,4 +1,5 @@
-/* fuzz_trie.c - libFuzzer target: Pyroscope trie and tree parsing, and write/re-parse round trips */
+/* fuzz_trie.c - libFuzzer target: Pyroscope trie and tree parsing, and write/re-parse round trips
+ */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

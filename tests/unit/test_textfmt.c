@@ -661,3 +661,23 @@ TEST(textfmt_detect_kinds)
         free(t);
     }
 }
+
+TEST(perfscript_folded_matches_awk)
+{
+    /* tests/data/folded/workload.folded was folded from the same perf text by awk (gen.sh) */
+    size_t n, fn;
+    char *t = test_read_file("perf/workload.perf.txt", &n);
+    char *want = test_read_file("folded/workload.folded", &fn);
+    ASSERT(t && want);
+    struct fx f;
+    fx_init(&f);
+    ASSERT_OK(perfscript_parse(t, n, &f.sym, &f.prof, &f.lim, 0, f.err, sizeof(f.err)));
+    ASSERT_STREQ(as_folded(&f), want);
+    fx_release(&f);
+    fx_init(&f);
+    ASSERT_OK(folded(&f, want));
+    ASSERT_STREQ(as_folded(&f), want);
+    fx_release(&f);
+    free(t);
+    free(want);
+}
