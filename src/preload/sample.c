@@ -1,0 +1,263 @@
+/* sample.c - libember.so's CPU and wall sampling: per-thread timers, SIGPROF handler, sample ring */
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/unwind.h"
+#include "preload/preload.h"
+
+#define RING_SLOTS  4096
+#define SLOT_PROBES 8
+/* Threads with timers at a time (more are not sampled, and counted). */
+#define THREADS_MAX 4096
+
+enum { SLOT_FREE, SLOT_WRITING, SLOT_FULL };
+
+struct slot {
+    _Atomic uint32_t state;
+    uint16_t depth;
+    uint8_t kind;
+    uint8_t pad;
+    uint64_t pcs[PL_MAX_DEPTH];
+};
+
+struct thr {
+    _Atomic pid_t tid; /* 0 = free */
+    timer_t cpu, wall;
+    int has_cpu, has_wall;
+};
+
+static struct slot *g_ring;
+static _Atomic size_t g_next;
+static _Atomic uint64_t g_ring_dropped, g_timer_errors;
+static _Atomic uint64_t g_nthreads;
+static struct thr *g_threads;
+static _Atomic int g_on; /* handler records, new threads get timers */
+static int g_installed;
+
+/* The slot of the calling thread in g_threads (-1 = none). */
+static __thread int t_slot __attribute__((tls_model("initial-exec"))) = -1;
+
+#if defined(__GNUC__)
+#    define NO_SANITIZE __attribute__((no_sanitize_address, no_sanitize("undefined")))
+#else
+#    define NO_SANITIZE
+#endif
+
+NO_SANITIZE static void on_sigprof(int sig, siginfo_t *si, void *uctx)
+{
+    (void)sig;
+    int saved = errno;
+    if (!atomic_load_explicit(&g_on, memory_order_acquire) || si->si_code != SI_TIMER)
+        goto out;
+    int kind = si->si_value.sival_int;
+    if (kind != PL_CPU && kind != PL_WALL)
+        goto out;
+    size_t start = atomic_fetch_add_explicit(&g_next, 1, memory_order_relaxed);
+    struct slot *slot = NULL;
+    for (size_t i = 0; i < SLOT_PROBES; i++) {
+        struct slot *c = &g_ring[(start + i) % RING_SLOTS];
+        uint32_t expect = SLOT_FREE;
+        if (atomic_compare_exchange_strong_explicit(&c->state, &expect, SLOT_WRITING,
+                                                    memory_order_acquire, memory_order_relaxed)) {
+            slot = c;
+            break;
+        }
+    }
+    if (!slot) {
+        atomic_fetch_add_explicit(&g_ring_dropped, 1, memory_order_relaxed);
+        goto out;
+    }
+    struct unwind_regs regs;
+    size_t depth = 0;
+    if (unwind_regs_from_ucontext(uctx, &regs) == 0)
+        depth = unwind_fp(&regs, slot->pcs, PL_MAX_DEPTH);
+    if (!depth) {
+        atomic_store_explicit(&slot->state, SLOT_FREE, memory_order_release);
+        atomic_fetch_add_explicit(&g_ring_dropped, 1, memory_order_relaxed);
+        goto out;
+    }
+    slot->depth = (uint16_t)depth;
+    slot->kind = (uint8_t)kind;
+    atomic_store_explicit(&slot->state, SLOT_FULL, memory_order_release);
+out:
+    errno = saved;
+}
+
+/* Linux: MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED). */
+static clockid_t thread_cpu_clock(pid_t tid)
+{
+    return (clockid_t)((~(unsigned)tid) << 3) | 6;
+}
+
+static int arm(pid_t tid, clockid_t clock, int kind, timer_t *out)
+{
+    struct sigevent sev;
+    memset(&sev, 0, sizeof(sev));
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = SIGPROF;
+    sev.sigev_value.sival_int = kind;
+    sev._sigev_un._tid = tid;
+    timer_t t;
+    if (timer_create(clock, &sev, &t) < 0)
+        return -errno;
+    long period = 1000000000L / pl_cfg.hz;
+    struct itimerspec its;
+    its.it_interval.tv_sec = period / 1000000000L;
+    its.it_interval.tv_nsec = period % 1000000000L;
+    its.it_value = its.it_interval;
+    if (kind == PL_WALL) {
+        /* spread the first expiry so threads started together are not all hit at once */
+        its.it_value.tv_nsec = 1000 + (long)((unsigned)tid * 2654435761u % (unsigned)period);
+        its.it_value.tv_sec = 0;
+    }
+    if (timer_settime(t, 0, &its, NULL) < 0) {
+        int err = -errno;
+        timer_delete(t);
+        return err;
+    }
+    *out = t;
+    return 0;
+}
+
+void pl_sample_thread_start(void)
+{
+    if (!atomic_load(&g_on) || t_slot >= 0)
+        return;
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    for (int i = 0; i < THREADS_MAX; i++) {
+        pid_t expect = 0;
+        if (!atomic_compare_exchange_strong(&g_threads[i].tid, &expect, tid))
+            continue;
+        struct thr *t = &g_threads[i];
+        t->has_cpu = pl_cfg.kinds[PL_CPU] && arm(tid, thread_cpu_clock(tid), PL_CPU, &t->cpu) == 0;
+        t->has_wall = pl_cfg.kinds[PL_WALL] && arm(tid, CLOCK_MONOTONIC, PL_WALL, &t->wall) == 0;
+        if ((pl_cfg.kinds[PL_CPU] && !t->has_cpu) || (pl_cfg.kinds[PL_WALL] && !t->has_wall))
+            atomic_fetch_add(&g_timer_errors, 1);
+        t_slot = i;
+        atomic_fetch_add(&g_nthreads, 1);
+        return;
+    }
+    atomic_fetch_add(&g_timer_errors, 1);
+}
+
+void pl_sample_thread_stop(void)
+{
+    if (t_slot < 0 || !g_threads)
+        return;
+    struct thr *t = &g_threads[t_slot];
+    if (t->has_cpu)
+        timer_delete(t->cpu);
+    if (t->has_wall)
+        timer_delete(t->wall);
+    t->has_cpu = t->has_wall = 0;
+    atomic_store(&t->tid, 0);
+    atomic_fetch_sub(&g_nthreads, 1);
+    t_slot = -1;
+}
+
+uint64_t pl_sample_threads(void)
+{
+    return atomic_load(&g_nthreads);
+}
+
+int pl_sample_start(void)
+{
+    if (!pl_cfg.kinds[PL_CPU] && !pl_cfg.kinds[PL_WALL])
+        return 0;
+    struct sigaction old;
+    if (sigaction(SIGPROF, NULL, &old) == 0 && (old.sa_flags & SA_SIGINFO ? (void *)old.sa_sigaction
+                                                                          : (void *)old.sa_handler) !=
+                                                  (void *)SIG_DFL) {
+        pl_log(1, "the program has its own SIGPROF handler: cpu and wall profiles are off");
+        pl_cfg.kinds[PL_CPU] = pl_cfg.kinds[PL_WALL] = 0;
+        return -EBUSY;
+    }
+    g_ring = pl_mmap(RING_SLOTS * sizeof(struct slot));
+    g_threads = pl_mmap(THREADS_MAX * sizeof(struct thr));
+    if (!g_ring || !g_threads) {
+        pl_log(1, "cannot map the sample ring: cpu and wall profiles are off");
+        pl_cfg.kinds[PL_CPU] = pl_cfg.kinds[PL_WALL] = 0;
+        return -ENOMEM;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = on_sigprof;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGPROF, &sa, NULL) < 0) {
+        int err = -errno;
+        pl_log(1, "sigaction(SIGPROF) failed: cpu and wall profiles are off");
+        pl_cfg.kinds[PL_CPU] = pl_cfg.kinds[PL_WALL] = 0;
+        return err;
+    }
+    g_installed = 1;
+    atomic_store(&g_on, 1);
+    pl_sample_thread_start();
+    return 0;
+}
+
+void pl_sample_drain(void)
+{
+    if (!g_ring)
+        return;
+    static const double one[4] = {1, 0, 0, 0};
+    for (size_t i = 0; i < RING_SLOTS; i++) {
+        struct slot *s = &g_ring[i];
+        if (atomic_load_explicit(&s->state, memory_order_acquire) != SLOT_FULL)
+            continue;
+        pl_lock();
+        pl_stack_add((enum pl_kind)s->kind, s->pcs, s->depth, one);
+        pl_unlock();
+        __atomic_add_fetch(&pl_stat_samples[s->kind], 1, __ATOMIC_RELAXED);
+        atomic_store_explicit(&s->state, SLOT_FREE, memory_order_release);
+    }
+}
+
+void pl_sample_stop(void)
+{
+    atomic_store(&g_on, 0);
+    if (!g_threads)
+        return;
+    for (int i = 0; i < THREADS_MAX; i++) {
+        struct thr *t = &g_threads[i];
+        if (!atomic_load(&t->tid))
+            continue;
+        if (t->has_cpu)
+            timer_delete(t->cpu);
+        if (t->has_wall)
+            timer_delete(t->wall);
+        t->has_cpu = t->has_wall = 0;
+    }
+    /* the handler stays installed: with g_on == 0 a late signal is ignored */
+}
+
+void pl_sample_atfork_child(void)
+{
+    /* Timers are not inherited; the child is not sampled (its exec'd successors are). */
+    atomic_store(&g_on, 0);
+    t_slot = -1;
+    if (g_threads)
+        memset(g_threads, 0, THREADS_MAX * sizeof(struct thr));
+    atomic_store(&g_nthreads, 0);
+}
+
+void pl_sample_stats(uint64_t *ring_dropped, uint64_t *timer_errors)
+{
+    *ring_dropped = atomic_load(&g_ring_dropped);
+    *timer_errors = atomic_load(&g_timer_errors);
+}
+
+NO_SANITIZE size_t pl_unwind_here(uint64_t *pcs, size_t max, int skip)
+{
+    uint64_t tmp[PL_MAX_DEPTH + 8];
+    size_t n = unwind_self(tmp, PL_MAX_DEPTH + 8);
+    size_t s = (size_t)skip < n ? (size_t)skip : n;
+    size_t m = n - s < max ? n - s : max;
+    memcpy(pcs, tmp + s, m * sizeof(uint64_t));
+    return m;
+}
