@@ -56,8 +56,10 @@ static int time_arg(struct http_req *rq, const char *a, const char *b, const cha
         used = a;
     }
     if (time_parse(v, now, out)) {
-        resp_error(rs, 400, "%s: cannot parse time '%.64s' (want unix seconds/ms/ns, RFC 3339, now or now-1h)",
-                   used, v);
+        resp_error(
+            rs, 400,
+            "%s: cannot parse time '%.64s' (want unix seconds/ms/ns, RFC 3339, now or now-1h)",
+            used, v);
         return -EMBER_EINVAL_INPUT;
     }
     return 0;
@@ -87,8 +89,8 @@ static const char *arg_or(struct http_req *rq, const char *a, const char *b)
     return v && *v ? v : req_arg(rq, b);
 }
 
-static int parse_params(struct http_req *rq, int route, struct query_params *q,
-                        char **label_name, struct http_resp *rs)
+static int parse_params(struct http_req *rq, int route, struct query_params *q, char **label_name,
+                        struct http_resp *rs)
 {
     int64_t now = time_now_ns();
     const char *v;

@@ -1,4 +1,5 @@
-/* appname.c - parsing Pyroscope's app.name[.suffix]{k=v} ingest names into an app, a type and labels */
+/* appname.c - parsing Pyroscope's app.name[.suffix]{k=v} ingest names into an app, a type and
+ * labels */
 #include "appname.h"
 
 #include <stdio.h>
@@ -30,8 +31,8 @@ static const struct ingest_type types[] = {
     {"alloc_in_new_tlab_objects", "memory", "alloc_in_new_tlab_objects", "count", "space", "bytes",
      0},
     {"alloc_in_new_tlab_bytes", "memory", "alloc_in_new_tlab_bytes", "bytes", "space", "bytes", 0},
-    {"alloc_outside_tlab_objects", "memory", "alloc_outside_tlab_objects", "count", "space", "bytes",
-     0},
+    {"alloc_outside_tlab_objects", "memory", "alloc_outside_tlab_objects", "count", "space",
+     "bytes", 0},
     {"alloc_outside_tlab_bytes", "memory", "alloc_outside_tlab_bytes", "bytes", "space", "bytes",
      0},
     {"live", "memory", "live", "count", "space", "bytes", 0},
@@ -110,8 +111,7 @@ static int parse_labels(struct appname *a, const char *s, const char *open, char
     }
     for (const char *t = close + 1; *t; t++) {
         if (!is_space(*t)) {
-            snprintf(err, errlen, "name: unexpected text after '}' at offset %zu",
-                     (size_t)(t - s));
+            snprintf(err, errlen, "name: unexpected text after '}' at offset %zu", (size_t)(t - s));
             return -EMBER_EINVAL_INPUT;
         }
     }
@@ -125,8 +125,7 @@ static int parse_labels(struct appname *a, const char *s, const char *open, char
             const char *b = p, *e = item_end;
             trim(&b, &e);
             if (b != e) {
-                snprintf(err, errlen, "name: label at offset %zu has no '=value'",
-                         (size_t)(p - s));
+                snprintf(err, errlen, "name: label at offset %zu has no '=value'", (size_t)(p - s));
                 return -EMBER_EINVAL_INPUT;
             }
             p = item_end + 1;

@@ -1,4 +1,5 @@
-/* appname.h - Pyroscope's ingest "name" parameter: app.name[.suffix]{k=v,...} and the profile type it picks */
+/* appname.h - Pyroscope's ingest "name" parameter: app.name[.suffix]{k=v,...} and the profile type
+ * it picks */
 #ifndef EMBER_SERVER_APPNAME_H
 #define EMBER_SERVER_APPNAME_H
 

@@ -84,8 +84,7 @@ static int text_ok(const char *s)
     return 1;
 }
 
-int check_labels(const struct labels *l, const struct ingest_limits *lim, char *err,
-                 size_t errlen)
+int check_labels(const struct labels *l, const struct ingest_limits *lim, char *err, size_t errlen)
 {
     if (l->n > lim->max_labels) {
         snprintf(err, errlen, "series has %zu labels, more than the limit of %zu", l->n,
@@ -115,8 +114,8 @@ int check_labels(const struct labels *l, const struct ingest_limits *lim, char *
     return 0;
 }
 
-int store_batch(struct srv *s, struct http_req *rq, struct profile_batch *b, int *status,
-                char *err, size_t errlen)
+int store_batch(struct srv *s, struct http_req *rq, struct profile_batch *b, int *status, char *err,
+                size_t errlen)
 {
     size_t keep = 0, nsamples;
     int ret;
@@ -339,8 +338,9 @@ static int ingest_pprof(struct ingest_ctx *c, const void *data, size_t n, const 
         labels_set(&base, "pyroscope_spy", c->spy);
     pprof_init(&p);
     if (n > lim->max_profile_bytes) {
-        snprintf(c->err, sizeof(c->err), "pprof: profile of %zu bytes exceeds the limit of %zu bytes",
-                 n, lim->max_profile_bytes);
+        snprintf(c->err, sizeof(c->err),
+                 "pprof: profile of %zu bytes exceeds the limit of %zu bytes", n,
+                 lim->max_profile_bytes);
         ret = -EMBER_ETOOBIG;
         goto fail;
     }
@@ -431,8 +431,9 @@ static int ingest_multipart(struct ingest_ctx *c, const char *ct, int *status)
     }
     prev = multipart_get(&m, "prev_profile");
     if (prev && prev->len) {
-        snprintf(c->err, sizeof(c->err),
-                 "multipart: field 'prev_profile' is set: unsupported client version (send delta profiles)");
+        snprintf(
+            c->err, sizeof(c->err),
+            "multipart: field 'prev_profile' is set: unsupported client version (send delta profiles)");
         *status = 400;
         return -EMBER_EINVAL_INPUT;
     }
@@ -518,7 +519,8 @@ void ingest_handle(struct srv *s, struct http_req *rq, struct http_resp *rs)
     ret = appname_parse(&c.an, name, c.err, sizeof(c.err));
     if (ret)
         goto fail;
-    if (parse_time_arg(&c, "from", now, &c.from_ns) || parse_time_arg(&c, "until", now, &c.until_ns))
+    if (parse_time_arg(&c, "from", now, &c.from_ns) ||
+        parse_time_arg(&c, "until", now, &c.until_ns))
         goto fail;
     if (agg && *agg && strcmp(agg, "sum") && strcmp(agg, "average") && strcmp(agg, "avg")) {
         snprintf(c.err, sizeof(c.err), "aggregationType: '%.32s' is not sum or average", agg);

@@ -21,7 +21,7 @@ static const char *const reason_names[REJECT_MAX] = {
 
 /* Status codes with their own series; anything else is counted under its class ("5xx"). */
 static const int codes[] = {200, 204, 400, 404, 405, 408, 413, 415, 422, 429, 500, 503};
-#define NCODES (sizeof(codes) / sizeof(codes[0]))
+#define NCODES      (sizeof(codes) / sizeof(codes[0]))
 #define NCODE_SLOTS (NCODES + 5) /* + 1xx..5xx classes */
 
 /* Histogram bucket upper bounds in seconds. */
@@ -134,11 +134,13 @@ static void write_requests(struct buf *out)
         cum = 0;
         for (size_t b = 0; b < NBOUNDS; b++) {
             cum += load(&m.buckets[r][b]);
-            buf_printf(out, "ember_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+            buf_printf(out,
+                       "ember_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
                        route_names[r], bounds[b], (unsigned long long)cum);
         }
         cum += load(&m.buckets[r][NBOUNDS]);
-        buf_printf(out, "ember_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
+        buf_printf(out,
+                   "ember_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
                    route_names[r], (unsigned long long)cum);
         buf_printf(out, "ember_http_request_duration_seconds_sum{route=\"%s\"} %.9f\n",
                    route_names[r], (double)load(&m.dur_sum_ns[r]) / 1e9);
@@ -150,7 +152,8 @@ static void write_requests(struct buf *out)
 void metrics_write(struct buf *out, struct store *st)
 {
     write_requests(out);
-    header(out, "ember_ingest_bytes_total", "counter", "Request body bytes of accepted ingest requests.");
+    header(out, "ember_ingest_bytes_total", "counter",
+           "Request body bytes of accepted ingest requests.");
     buf_printf(out, "ember_ingest_bytes_total %llu\n", (unsigned long long)load(&m.ingest_bytes));
     header(out, "ember_ingest_profiles_total", "counter", "Profiles stored.");
     buf_printf(out, "ember_ingest_profiles_total %llu\n",

@@ -141,8 +141,7 @@ static void copy_value(const char *b, const char *e, char *out, size_t outlen)
 
 /* Parses the header block [p, end) of one part (lines ending in CRLF or LF). */
 static int parse_headers(struct multipart_part *part, const unsigned char *base,
-                         const unsigned char *p, const unsigned char *end, char *err,
-                         size_t errlen)
+                         const unsigned char *p, const unsigned char *end, char *err, size_t errlen)
 {
     char disp[1024];
     int have_disp = 0;
@@ -214,7 +213,8 @@ int multipart_parse(struct multipart *m, const void *body, size_t n, const char 
         if (p < end && *p == '\r')
             p++;
         if (p >= end || *p != '\n') {
-            snprintf(err, errlen, "multipart: at byte %zu: expected a line break after the boundary",
+            snprintf(err, errlen,
+                     "multipart: at byte %zu: expected a line break after the boundary",
                      (size_t)(p - base));
             return p >= end ? -EMBER_ETRUNC : -EMBER_EINVAL_INPUT;
         }

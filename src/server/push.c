@@ -262,15 +262,16 @@ static int json_series(struct push_request *r, json_t *js, size_t si, size_t max
                      i);
             return -EMBER_EINVAL_INPUT;
         }
-        if (raw && base64_decode(json_string_value(raw), json_string_length(raw), &smp.owned,
-                                 &smp.len)) {
+        if (raw &&
+            base64_decode(json_string_value(raw), json_string_length(raw), &smp.owned, &smp.len)) {
             snprintf(err, errlen, "push: series[%zu].samples[%zu].rawProfile is not valid base64",
                      si, i);
             return -EMBER_EINVAL_INPUT;
         }
         smp.data = smp.owned;
         if (json_is_string(id))
-            smp.id = xstrndup(json_string_value(id), 128);
+            smp.id = xstrndup(json_string_value(id),
+                              json_string_length(id) > 128 ? 128 : json_string_length(id));
         VEC_PUSH(s->samples, smp);
     }
     return 0;
@@ -285,8 +286,8 @@ int push_decode_json(struct push_request *r, const void *body, size_t n, size_t 
     int ret = 0;
 
     if (!root) {
-        snprintf(err, errlen, "push: invalid JSON at line %d column %d: %s", jerr.line,
-                 jerr.column, jerr.text);
+        snprintf(err, errlen, "push: invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
+                 jerr.text);
         return -EMBER_EINVAL_INPUT;
     }
     if (!json_is_object(root)) {
@@ -390,8 +391,10 @@ static int push_series_into(struct srv *s, struct http_req *rq, struct push_seri
         struct pprof pp;
         size_t first = b->profiles.len;
         if (smp->len > lim->max_profile_bytes) {
-            connect_error(rs, 413, "series[%zu].samples[%zu]: profile of %zu bytes exceeds the limit of %zu bytes",
-                          si, j, smp->len, lim->max_profile_bytes);
+            connect_error(
+                rs, 413,
+                "series[%zu].samples[%zu]: profile of %zu bytes exceeds the limit of %zu bytes", si,
+                j, smp->len, lim->max_profile_bytes);
             return -EMBER_ETOOBIG;
         }
         pprof_init(&pp);
@@ -445,7 +448,8 @@ void push_handle(struct srv *s, struct http_req *rq, struct http_resp *rs)
         !content_type_is(ct, "application/x-protobuf") &&
         !content_type_is(ct, "application/protobuf")) {
         metrics_rejected(REJECT_UNSUPPORTED);
-        connect_error(rs, 415, "unsupported Content-Type '%s' (want application/proto or application/json)",
+        connect_error(rs, 415,
+                      "unsupported Content-Type '%s' (want application/proto or application/json)",
                       ct ? ct : "");
         goto out;
     }
@@ -453,7 +457,7 @@ void push_handle(struct srv *s, struct http_req *rq, struct http_resp *rs)
         ret = gz_inflate(body, n, &inflated, lim->max_decompressed, lim->max_ratio);
         if (ret) {
             metrics_rejected(ret == -EMBER_ETOOBIG || ret == -EMBER_EBOMB ? REJECT_TOO_LARGE
-                                                                           : REJECT_INVALID);
+                                                                          : REJECT_INVALID);
             connect_error(rs, err_status(ret), "push: gzip body: %s", ember_strerror(ret));
             goto out;
         }

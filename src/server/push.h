@@ -20,7 +20,8 @@ struct push_series {
     VEC(struct push_sample) samples;
 };
 
-/* PushRequest{series=1 [RawProfileSeries{labels=1 [LabelPair{name=1,value=2}], samples=2 [RawSample{raw_profile=1, ID=2}]}]} */
+/* PushRequest{series=1 [RawProfileSeries{labels=1 [LabelPair{name=1,value=2}], samples=2
+ * [RawSample{raw_profile=1, ID=2}]}]} */
 struct push_request {
     VEC(struct push_series) series;
 };

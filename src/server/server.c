@@ -171,16 +171,16 @@ static void dispatch(struct srv *s, struct http_req *rq, struct http_resp *rs,
                      const struct ui_asset **asset)
 {
     int route = rq->route;
-    int needs_tenant = route != ROUTE_HEALTHZ && route != ROUTE_READY &&
-                       route != ROUTE_METRICS && route != ROUTE_UI;
+    int needs_tenant = route != ROUTE_HEALTHZ && route != ROUTE_READY && route != ROUTE_METRICS &&
+                       route != ROUTE_UI;
 
     if (needs_tenant) {
         const char *t = req_header(rq, "X-Scope-OrgID");
         if (!t || !*t)
             t = "anonymous";
         if (!tenant_valid(t)) {
-            resp_error(rs, 400, "X-Scope-OrgID: invalid tenant id '%.64s' (want [A-Za-z0-9_.-]{1,150})",
-                       t);
+            resp_error(rs, 400,
+                       "X-Scope-OrgID: invalid tenant id '%.64s' (want [A-Za-z0-9_.-]{1,150})", t);
             if (route == ROUTE_INGEST || route == ROUTE_PUSH)
                 metrics_rejected(REJECT_INVALID);
             return;
@@ -254,8 +254,8 @@ static enum MHD_Result send_reply(struct srv *s, struct http_req *rq, struct htt
         r = MHD_create_response_from_buffer(asset->len, (void *)asset->data,
                                             MHD_RESPMEM_PERSISTENT);
     } else {
-        if (rs->body.len >= GZIP_MIN_BYTES && compressible(rs->content_type) &&
-            accepts_gzip(rq) && gz_deflate(rs->body.data, rs->body.len, &gz, 1) == 0) {
+        if (rs->body.len >= GZIP_MIN_BYTES && compressible(rs->content_type) && accepts_gzip(rq) &&
+            gz_deflate(rs->body.data, rs->body.len, &gz, 1) == 0) {
             buf_release(&rs->body);
             rs->body = gz;
             gz = (struct buf)BUF_INIT;
@@ -288,9 +288,8 @@ static enum MHD_Result send_reply(struct srv *s, struct http_req *rq, struct htt
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     struct srv *s = cls;
     struct http_req *rq = *con_cls;
@@ -307,8 +306,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         buf_init(&rq->body);
         *con_cls = rq;
         /* A declared length far past the limit is refused before reading it. */
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > (unsigned long long)rq->body_limit * 4) {
             struct http_resp rs = {0};
             resp_error(&rs, 413, "request body of %s bytes exceeds the limit of %zu bytes", cl,
@@ -530,9 +529,9 @@ int server_run(const struct server_opts *o)
         {o->threads ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)o->threads, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
-    d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &s, MHD_OPTION_EXTERNAL_LOGGER,
-                         mhd_log, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
-                         MHD_OPTION_ARRAY, opts, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_END);
+    d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+                         NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s, MHD_OPTION_ARRAY,
+                         opts, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_END);
     if (!d) {
         log_error("cannot start the HTTP server on %s", o->http_addr);
         close(fd);

@@ -15,7 +15,7 @@ struct server_opts {
     int self_profile_hz;      /* default 100 */
     unsigned threads;         /* HTTP worker threads; 0 = one thread per connection */
     struct ingest_limits limits;
-    size_t max_push_bytes;    /* body of one Push request; default 4 * limits.max_profile_bytes */
+    size_t max_push_bytes; /* body of one Push request; default 4 * limits.max_profile_bytes */
 };
 
 void server_opts_default(struct server_opts *o);

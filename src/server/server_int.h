@@ -79,8 +79,7 @@ int load_pprof(const struct ingest_limits *lim, const void *data, size_t n, stru
  * length limit and without control characters, at most max_labels.
  * Returns 0 or -EMBER_EINVAL_INPUT with a message in err.
  */
-int check_labels(const struct labels *l, const struct ingest_limits *lim, char *err,
-                 size_t errlen);
+int check_labels(const struct labels *l, const struct ingest_limits *lim, char *err, size_t errlen);
 
 /*
  * Checks every profile's labels, drops empty profiles, stores b for the
@@ -88,8 +87,8 @@ int check_labels(const struct labels *l, const struct ingest_limits *lim, char *
  * the HTTP status in *status (400 bad labels, 500 store failure) and a
  * message in err; nothing is stored then.
  */
-int store_batch(struct srv *s, struct http_req *rq, struct profile_batch *b, int *status,
-                char *err, size_t errlen);
+int store_batch(struct srv *s, struct http_req *rq, struct profile_batch *b, int *status, char *err,
+                size_t errlen);
 
 /* Route handlers (rq->body holds the complete body). */
 void ingest_handle(struct srv *s, struct http_req *rq, struct http_resp *rs);

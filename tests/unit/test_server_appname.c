@@ -1,9 +1,8 @@
 /* test_server_appname.c - ingest name parsing: app, type suffix and {k=v} labels */
-#include "test.h"
-
 #include "base/err.h"
 #include "profile/labels.h"
 #include "server/appname.h"
+#include "test.h"
 
 TEST(server_appname_plain)
 {
@@ -23,8 +22,8 @@ TEST(server_appname_suffix_and_labels)
     struct appname a;
     char err[256];
 
-    ASSERT_OK(appname_parse(&a, " my.app.alloc_space{env = prod, region=eu-west-1,} ", err,
-                            sizeof(err)));
+    ASSERT_OK(
+        appname_parse(&a, " my.app.alloc_space{env = prod, region=eu-west-1,} ", err, sizeof(err)));
     ASSERT_STREQ(a.app, "my.app");
     ASSERT_STREQ(a.type->name, "memory");
     ASSERT_STREQ(a.type->sample_type, "alloc_space");

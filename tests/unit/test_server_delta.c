@@ -1,8 +1,7 @@
 /* test_server_delta.c - cumulative-to-delta conversion per series and stack */
-#include "test.h"
-
 #include "profile/profile.h"
 #include "server/delta.h"
+#include "test.h"
 
 /* Adds a profile for service svc with samples {a;b: ab, a;c: ac} built in a fresh symtab. */
 static struct profile *make(struct profile_batch *b, const char *svc, int64_t ab, int64_t ac,
@@ -138,7 +137,8 @@ TEST(server_delta_stack_key_stable)
     sb = symtab_stack(&b, f, 2);
     ASSERT_EQ(delta_stack_key(&a, sa, NULL, 0), delta_stack_key(&b, sb, NULL, 0));
     f[0] = symtab_frame_str(&b, "main", "m.c", 4, NULL, 0);
-    ASSERT_NE(delta_stack_key(&a, sa, NULL, 0), delta_stack_key(&b, symtab_stack(&b, f, 2), NULL, 0));
+    ASSERT_NE(delta_stack_key(&a, sa, NULL, 0),
+              delta_stack_key(&b, symtab_stack(&b, f, 2), NULL, 0));
     symtab_release(&a);
     symtab_release(&b);
 }

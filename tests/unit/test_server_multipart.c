@@ -1,15 +1,14 @@
 /* test_server_multipart.c - multipart/form-data boundaries and parts */
-#include "test.h"
-
 #include "base/err.h"
 #include "server/multipart.h"
+#include "test.h"
 
 TEST(server_multipart_boundary)
 {
     char b[80], err[256];
 
-    ASSERT_OK(multipart_boundary("multipart/form-data; boundary=abc123", b, sizeof(b), err,
-                                 sizeof(err)));
+    ASSERT_OK(
+        multipart_boundary("multipart/form-data; boundary=abc123", b, sizeof(b), err, sizeof(err)));
     ASSERT_STREQ(b, "abc123");
     ASSERT_OK(multipart_boundary("Multipart/Form-Data;charset=utf-8; BOUNDARY=\"a b;c\"", b,
                                  sizeof(b), err, sizeof(err)));
@@ -26,18 +25,19 @@ TEST(server_multipart_boundary)
 }
 
 /* What Go's mime/multipart writer produces. */
-static const char body[] = "preamble\r\n"
-                           "--XYZ\r\n"
-                           "Content-Disposition: form-data; name=\"profile\"; filename=\"profile.pprof\"\r\n"
-                           "Content-Type: application/octet-stream\r\n"
-                           "\r\n"
-                           "\x1f\x8b\r\n--XY not a boundary\r\n"
-                           "\r\n--XYZ\r\n"
-                           "Content-Disposition: form-data; name=\"sample_type_config\"\r\n"
-                           "\r\n"
-                           "{\"cpu\":{}}\r\n"
-                           "--XYZ--\r\n"
-                           "epilogue";
+static const char body[] =
+    "preamble\r\n"
+    "--XYZ\r\n"
+    "Content-Disposition: form-data; name=\"profile\"; filename=\"profile.pprof\"\r\n"
+    "Content-Type: application/octet-stream\r\n"
+    "\r\n"
+    "\x1f\x8b\r\n--XY not a boundary\r\n"
+    "\r\n--XYZ\r\n"
+    "Content-Disposition: form-data; name=\"sample_type_config\"\r\n"
+    "\r\n"
+    "{\"cpu\":{}}\r\n"
+    "--XYZ--\r\n"
+    "epilogue";
 
 TEST(server_multipart_parts)
 {
@@ -101,8 +101,9 @@ TEST(server_multipart_too_many_parts)
     char err[256];
 
     for (int i = 0; i < MULTIPART_MAX_PARTS + 1; i++)
-        n += (size_t)snprintf(big + n, sizeof(big) - n,
-                              "--b\r\nContent-Disposition: form-data; name=\"f%d\"\r\n\r\nx\r\n", i);
+        n +=
+            (size_t)snprintf(big + n, sizeof(big) - n,
+                             "--b\r\nContent-Disposition: form-data; name=\"f%d\"\r\n\r\nx\r\n", i);
     n += (size_t)snprintf(big + n, sizeof(big) - n, "--b--\r\n");
     ASSERT_EQ(multipart_parse(&m, big, n, "b", err, sizeof(err)), -EMBER_ETOOBIG);
 }

@@ -1,10 +1,9 @@
 /* test_server_push.c - PushRequest decoding (proto and JSON) and base64 */
-#include "test.h"
-
 #include "base/buf.h"
 #include "base/err.h"
 #include "profile/pbwire.h"
 #include "server/push.h"
+#include "test.h"
 
 static void put_label(struct buf *b, const char *n, const char *v)
 {
