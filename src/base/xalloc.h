@@ -11,7 +11,7 @@ void *xrealloc(void *p, size_t n);
 /* Grows *p (of *cap elements of size elem) to hold at least need elements, doubling. */
 void *xgrow(void *p, size_t elem, size_t need, size_t *cap);
 char *xstrdup(const char *s);
-/* Copies at most n bytes of s, stopping at a NUL (like strndup). */
+/* Copies exactly n bytes of s (which may hold NULs; all n must be readable) and adds a NUL. */
 char *xstrndup(const char *s, size_t n);
 /* Returns a new string formatted like printf. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
