@@ -156,7 +156,8 @@ function rangeText() {
 // Shows a message instead of the views. kind: "empty" | "error".
 function showStatus(kind, title, body) {
   const el = $('status');
-  el.className = 'status ' + kind;
+  el.className = 'status is-' + kind;
+  $('summary').textContent = '';
   el.innerHTML = `<div class="status-box"><div class="status-icon">${kind === 'error' ? '!' : '∅'}</div><div><h2>${escapeHtml(title)}</h2>${body}</div></div>`;
   el.hidden = false;
   $('single').hidden = true;

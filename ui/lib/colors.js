@@ -9,6 +9,14 @@ export const PALETTE = [
 
 export const OTHER_COLOR = '#b9b9b9';
 
+// Three shades of each palette colour, so neighbouring functions of one package stay apart.
+function shade(hex, f) {
+  const v = parseInt(hex.slice(1), 16);
+  const ch = [(v >> 16) & 255, (v >> 8) & 255, v & 255].map((c) => Math.round(f > 0 ? c + (255 - c) * f : c * (1 + f)));
+  return 'rgb(' + ch.join(',') + ')';
+}
+export const SHADES = PALETTE.flatMap((c) => [c, shade(c, 0.3), shade(c, -0.12)]);
+
 // FNV-1a 32-bit hash of a string.
 export function hashString(s) {
   let h = 0x811c9dc5;
@@ -58,8 +66,9 @@ export function packageOf(name, file) {
   return n;
 }
 
+// Index into SHADES: the package picks the colour, the function name the shade.
 export function packageColorIndex(name, file) {
-  return hashString(packageOf(name, file)) % PALETTE.length;
+  return (hashString(packageOf(name, file)) % PALETTE.length) * 3 + (hashString(name) % 3);
 }
 
 // ---- diff ----

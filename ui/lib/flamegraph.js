@@ -2,7 +2,7 @@
 // icicle layout (root on top; inverted for sandwich callers), 22 px rows, package or diff colours,
 // focus/zoom, search dimming, highlight of one function, hover tooltip and a click menu.
 
-import { PALETTE, OTHER_COLOR, packageColorIndex, diffPercent, diffBucket, diffColor, DIFF_STEPS } from './colors.js';
+import { SHADES, OTHER_COLOR, packageColorIndex, diffPercent, diffBucket, diffColor, DIFF_STEPS } from './colors.js';
 import { fmtValue, fmtPct, fmtPoints, escapeHtml } from './format.js';
 
 export const ROW = 22;
@@ -11,7 +11,7 @@ const MIN_LABEL_PX = 20;
 const MAX_CANVAS_PX = 30000;
 
 // Colour keys of the draw buckets.
-const K_OTHER = PALETTE.length; // 24
+const K_OTHER = SHADES.length; // 72
 const K_DIFF0 = K_OTHER + 1 + DIFF_STEPS; // diff bucket b -> K_DIFF0 + b
 const K_DIM = K_DIFF0 + DIFF_STEPS + 1;
 const K_ANCESTOR = K_DIM + 1;
@@ -325,7 +325,7 @@ export class FlameGraph {
   themeColors() {
     if (this.colors) return this.colors;
     const c = new Array(N_KEYS);
-    for (let i = 0; i < PALETTE.length; i++) c[i] = PALETTE[i];
+    for (let i = 0; i < SHADES.length; i++) c[i] = SHADES[i];
     c[K_OTHER] = OTHER_COLOR;
     for (let b = -DIFF_STEPS; b <= DIFF_STEPS; b++) c[K_DIFF0 + b] = diffColor(b, this.colourBlind);
     c[K_DIM] = cssVar('--fg-dim', '#e4e4e7');

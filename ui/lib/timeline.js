@@ -4,7 +4,8 @@
 import { fmtValue, fmtClock, fmtDate, escapeHtml } from './format.js';
 
 const H = 72;
-const PAD_L = 56, PAD_B = 16, PAD_T = 6;
+const PAD_B = 16, PAD_T = 6;
+let PAD_L = 56; // left padding: set per draw from the width of the y label
 
 function cssVar(name, fallback) {
   const v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -51,10 +52,12 @@ export class Timeline {
   }
 
   xOf(t, W) {
+    if (this.padL) PAD_L = this.padL;
     return PAD_L + ((t - this.from) / (this.until - this.from || 1)) * (W - PAD_L - 4);
   }
 
   tOf(x, W) {
+    if (this.padL) PAD_L = this.padL;
     return this.from + ((x - PAD_L) / (W - PAD_L - 4)) * (this.until - this.from);
   }
 
@@ -74,6 +77,13 @@ export class Timeline {
     const fill = cssVar('--accent-soft', 'rgba(234,88,12,0.25)');
     const line = cssVar('--accent', '#ea580c');
     ctx.font = '11px system-ui, sans-serif';
+    {
+      let mx = 0;
+      for (const v of (this.data && this.data.values) || []) if (v > mx) mx = v;
+      const lbl = mx > 0 && this.data ? fmtValue(mx, this.data.unit) : '0';
+      PAD_L = Math.max(40, Math.ceil(ctx.measureText(lbl).width) + 12);
+      this.padL = PAD_L;
+    }
     ctx.fillStyle = fg;
     ctx.strokeStyle = grid;
     ctx.lineWidth = 1;
@@ -98,7 +108,7 @@ export class Timeline {
     ctx.fillStyle = fg;
     ctx.textBaseline = 'top';
     ctx.textAlign = 'right';
-    ctx.fillText(max > 0 ? fmtValue(max, d.unit) : '0', PAD_L - 6, PAD_T);
+    if (max > 0) ctx.fillText(fmtValue(max, d.unit), PAD_L - 6, PAD_T);
     ctx.textBaseline = 'bottom';
     ctx.fillText('0', PAD_L - 6, H - PAD_B);
     // x labels: about every 120 px
