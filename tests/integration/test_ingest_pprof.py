@@ -200,6 +200,22 @@ def test_cumulative_alloc_becomes_delta():
     check(top["total"] == h2.total("alloc_space"), f"__delta__=false: {top['total']} != {h2.total('alloc_space')}")
 
 
+def test_push_tenants_are_isolated():
+    x, y = {"X-Scope-OrgID": "team-x"}, {"X-Scope-OrgID": "team-y"}
+    st, body = h.push(srv(), [({"__name__": "process_cpu", "service_name": "go-tenant"}, [prof("cpu")])], headers=x)
+    check(st == 200, f"push as team-x: {st} {body}")
+    assert_shares_match("go-tenant", h.CPU_TYPE, h.Pprof(prof("cpu")).flat("cpu"), headers=x)
+    for hd in (y, None):
+        t = h.api(srv(), "top", h.sel(h.CPU_TYPE, service_name="go-tenant"), headers=hd)
+        check(t["total"] == 0 and not t["functions"], f"{hd} sees team-x's profile: {t['functions'][:2]}")
+        check("go-tenant" not in h.api(srv(), "label/service_name/values", None, headers=hd)["values"],
+              f"{hd} sees team-x's service name")
+        st, data, _ = srv().get("/api/v1/export", dict(h.window(), format="folded",
+                                                       query=h.sel(h.CPU_TYPE, service_name="go-tenant")),
+                                headers=hd, raw=True)
+        check(st == 200 and b"burnA" not in data, f"{hd} export shows team-x data: {st} {data[:200]}")
+
+
 def check_types_match_pprof(svc, p, what):
     """Every stored type of svc whose sample type is in pprof p has p's shares (alloc_* skipped:
     cumulative handling is tested on its own)."""
