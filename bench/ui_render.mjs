@@ -148,7 +148,9 @@ async function main() {
     const first = med(runs.map((x) => x.firstPaintMs));
     const allZooms = runs.flatMap((x) => x.zooms);
     const zMed = med(allZooms), zMax = Math.max(...allZooms);
-    console.log(`ui_render: ${r.nodes} nodes, depth ${r.depth}, JSON ${(json.length / 1e6).toFixed(1)} MB (median of ${runs.length} runs)`);
+    const load = os.loadavg()[0];
+    console.log(`ui_render: ${r.nodes} nodes, depth ${r.depth}, JSON ${(json.length / 1e6).toFixed(1)} MB (median of ${runs.length} runs; ` +
+      `${os.cpus().length} CPUs, load average ${load.toFixed(1)}${load > os.cpus().length ? ' — machine busy, figures inflated' : ''})`);
     console.log(`  decode           ${med(runs.map((x) => x.decodeMs)).toFixed(1)} ms`);
     console.log(`  first draw       ${med(runs.map((x) => x.drawMs)).toFixed(1)} ms`);
     console.log(`  first paint      ${first.toFixed(1)} ms   (decode + draw + frame; target ≤ 100 ms)  ${first <= 100 ? 'OK' : 'SLOW'}`);
