@@ -22,6 +22,7 @@ struct slot {
     uint16_t depth;
     uint8_t kind;
     uint8_t pad;
+    uint32_t weight; /* 1 + timer overruns: expiries folded into this signal */
     uint64_t pcs[PL_MAX_DEPTH];
 };
 
@@ -83,6 +84,8 @@ NO_SANITIZE static void on_sigprof(int sig, siginfo_t *si, void *uctx)
     }
     slot->depth = (uint16_t)depth;
     slot->kind = (uint8_t)kind;
+    /* CPU timers are checked at the scheduler tick: at rates above HZ several periods pass per signal */
+    slot->weight = 1u + (uint32_t)(si->si_overrun > 0 ? si->si_overrun : 0);
     atomic_store_explicit(&slot->state, SLOT_FULL, memory_order_release);
 out:
     errno = saved;
@@ -205,13 +208,13 @@ void pl_sample_drain(void)
 {
     if (!g_ring)
         return;
-    static const double one[4] = {1, 0, 0, 0};
     for (size_t i = 0; i < RING_SLOTS; i++) {
         struct slot *s = &g_ring[i];
         if (atomic_load_explicit(&s->state, memory_order_acquire) != SLOT_FULL)
             continue;
+        const double w[4] = {(double)s->weight, 0, 0, 0};
         pl_lock();
-        pl_stack_add((enum pl_kind)s->kind, s->pcs, s->depth, one);
+        pl_stack_add((enum pl_kind)s->kind, s->pcs, s->depth, w);
         pl_unlock();
         __atomic_add_fetch(&pl_stat_samples[s->kind], 1, __ATOMIC_RELAXED);
         atomic_store_explicit(&s->state, SLOT_FREE, memory_order_release);

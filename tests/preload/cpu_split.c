@@ -34,17 +34,23 @@ __attribute__((always_inline)) static inline void spin(double ms)
     sink = x;
 }
 
+/*
+ * One round is 10 units of CPU. The unit is not a divisor of the sampling
+ * period (which the kernel rounds to its tick), so samples fall on every
+ * phase of the round instead of aliasing onto a few.
+ */
+#define UNIT_MS 0.7777
 __attribute__((noinline)) void burn_60(void)
 {
-    spin(6);
+    spin(6 * UNIT_MS);
 }
 __attribute__((noinline)) void burn_30(void)
 {
-    spin(3);
+    spin(3 * UNIT_MS);
 }
 __attribute__((noinline)) void burn_10(void)
 {
-    spin(1);
+    spin(1 * UNIT_MS);
 }
 
 /* Sleeps ms of wall time, restarting after signals (wall sampling interrupts sleeps). */

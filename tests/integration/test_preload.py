@@ -1,0 +1,156 @@
+"""test_preload.py - libember.so end to end: C workloads with known truth (tests/preload/*.c) run
+under `ember exec` against a real `ember server`; the stored profiles are checked against the
+truth (CPU split, wall vs cpu, allocation bytes/objects, in-use set, lock delay and caller)."""
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness as h  # noqa: E402
+from harness import check  # noqa: E402
+
+LIB = os.path.join(os.path.dirname(h.EMBER), "libember.so")
+SRC = os.path.join(h.ROOT, "tests", "preload")
+BIN = os.path.join(h.ROOT, "build", "test-preload")
+
+
+def srv():
+    return h.shared_server()
+
+
+def teardown():
+    h.stop_shared()
+
+
+def workload(name, flags=("-fno-omit-frame-pointer",)):
+    """Compiles tests/preload/NAME.c (cached by flags) and returns the binary's path."""
+    os.makedirs(BIN, exist_ok=True)
+    tag = "-".join(f.strip("-").replace("=", "") for f in flags)
+    out = os.path.join(BIN, f"{name}-{tag}")
+    src = os.path.join(SRC, name + ".c")
+    if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
+        subprocess.run(["gcc", "-O2", "-g", "-pthread", *flags, "-o", out, src], check=True)
+    return out
+
+
+def run(service, argv, profiles, extra=(), env=None, timeout=120):
+    check(os.path.exists(LIB), f"{LIB} is missing (make builds it)")
+    cmd = [h.EMBER, "exec", "--service", service, "--server", srv().url, "--profiles", profiles,
+           *extra, "--", *argv]
+    e = dict(os.environ, EMBER_LOG_LEVEL="2", **(env or {}))
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=e)
+    check(p.returncode == 0, f"{cmd} exited {p.returncode}: {p.stderr[-3000:]}")
+    check("upload of" not in p.stderr, f"an upload failed: {p.stderr[-3000:]}")
+    return p.stdout
+
+
+def top(service, ptype):
+    t = h.api(srv(), "top", h.sel(ptype, service_name=service))
+    check(t["total"] > 0, f"{service} {ptype}: empty: {t}")
+    return t
+
+
+def truth(stdout):
+    """{fn: (a, b)} from the workload's 'fn a b' lines."""
+    out = {}
+    for line in stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            out[parts[0]] = (int(parts[1]), int(parts[2]))
+    return out
+
+
+def test_cpu_split_60_30_10():
+    exe = workload("cpu_split")
+    run("pl-cpu", [exe, "split", "4"], "cpu", ("--sample-rate", "250"))
+    t = top("pl-cpu", h.CPU_TYPE)
+    m = h.top_map(t)
+    burn = {f: m.get(f, 0) for f in ("burn_60", "burn_30", "burn_10")}
+    total = sum(burn.values())
+    check(total >= 0.9 * t["total"], f"burn_* hold {total} of {t['total']}: {m}")
+    for f, want in (("burn_60", 60), ("burn_30", 30), ("burn_10", 10)):
+        have = 100.0 * burn[f] / total
+        check(abs(have - want) <= 2.0, f"{f}: {have:.1f}% of the burn time, want {want} ± 2: {burn}")
+    # about 4 s of CPU (overruns weigh in when the tick is slower than the rate)
+    check(3.0e9 <= t["total"] <= 5.0e9, f"cpu total {t['total']} ns for 4 s of CPU")
+    types = sorted(x["id"] for x in h.api(srv(), "profile-types", h.sel("", service_name="pl-cpu").lstrip())["types"])
+    check(types == sorted([h.CPU_TYPE, h.CPU_SAMPLES_TYPE]), f"types {types}")
+    series = h.api(srv(), "series", h.sel(h.CPU_TYPE, service_name="pl-cpu"))["series"]
+    labels = series[0]["labels"]
+    for k in ("pid", "host_name"):
+        check(labels.get(k), f"label {k} missing: {labels}")
+
+
+def test_wall_vs_cpu_for_a_thread_sleeping_half():
+    exe = workload("cpu_split")
+    run("pl-wall", [exe, "sleep", "3"], "cpu,wall", ("--sample-rate", "200"))
+    cpu = h.top_map(top("pl-wall", h.CPU_TYPE))
+    wall = h.top_map(top("pl-wall", "wall:wall:nanoseconds:wall:nanoseconds"))
+    ccpu = sum(cpu.values())
+    check(cpu.get("half_burn", 0) >= 0.85 * ccpu, f"cpu: half_burn should hold it all: {cpu}")
+    check(cpu.get("clock_nanosleep", 0) <= 0.05 * ccpu, f"cpu: time while asleep: {cpu}")
+    burn, slept = wall.get("half_burn", 0), wall.get("clock_nanosleep", 0)
+    check(slept > 0, f"wall: no sleeping samples: {wall}")
+    share = burn / (burn + slept)
+    check(0.35 <= share <= 0.65, f"wall: half_burn is {100 * share:.0f}% of the sleeper's time, want ~50: {wall}")
+    # the main thread waits in pthread_join the whole time: on wall, never on cpu
+    blocked = sum(v for f, v in wall.items() if f not in ("half_burn", "clock_nanosleep"))
+    check(blocked >= 0.3 * sum(wall.values()), f"wall: the joining main thread is missing: {wall}")
+
+
+def test_alloc_bytes_objects_and_inuse():
+    exe = workload("alloc_known")
+    # a smaller mean than the default 512 KiB, so ~12k samples make 5% a >3 sigma bound
+    out = run("pl-alloc", [exe], "alloc", ("--alloc-bytes", "16384"))
+    want = truth(out)
+    check(set(want) == {"keep_objects", "churn_objects"}, f"workload output: {out}")
+    ao = h.top_map(top("pl-alloc", "memory:alloc_objects:count:space:bytes"))
+    asp = h.top_map(top("pl-alloc", "memory:alloc_space:bytes:space:bytes"))
+    for fn, (objs, nbytes) in want.items():
+        check(abs(ao.get(fn, 0) - objs) <= 0.05 * objs, f"alloc_objects {fn}: {ao.get(fn, 0)} vs {objs}")
+        check(abs(asp.get(fn, 0) - nbytes) <= 0.05 * nbytes, f"alloc_space {fn}: {asp.get(fn, 0)} vs {nbytes}")
+    io = h.top_map(top("pl-alloc", "memory:inuse_objects:count:space:bytes"))
+    isp = h.top_map(top("pl-alloc", "memory:inuse_space:bytes:space:bytes"))
+    objs, nbytes = want["keep_objects"]
+    check(abs(io.get("keep_objects", 0) - objs) <= 0.05 * objs, f"inuse_objects keep: {io}")
+    check(abs(isp.get("keep_objects", 0) - nbytes) <= 0.05 * nbytes, f"inuse_space keep: {isp}")
+    check(isp.get("churn_objects", 0) == 0, f"freed objects still in use: {isp}")
+
+
+def test_lock_delay_and_caller():
+    exe = workload("lock_fight")
+    out = run("pl-lock", [exe, "200"], "lock")
+    want = truth(out)
+    cnt = h.top_map(top("pl-lock", "block:contentions:count:contentions:count"))
+    dl = h.top_map(top("pl-lock", "block:delay:nanoseconds:contentions:count"))
+    n, wait = want["waiter_loop"]
+    check(n >= 50, f"the workload hardly contended: {out}")
+    check(cnt.get("waiter_loop", 0) == n, f"contentions of waiter_loop {cnt} vs {n} measured")
+    check(abs(dl.get("waiter_loop", 0) - wait) <= 0.10 * wait, f"delay of waiter_loop {dl} vs {wait} ns measured")
+    hn, hwait = want["holder_loop"]
+    check(abs(dl.get("holder_loop", 0) - hwait) <= 0.10 * max(hwait, wait * 0.01), f"holder_loop delay {dl} vs {hwait}")
+
+
+def test_server_down_program_runs_on():
+    exe = workload("alloc_known")
+    e = dict(os.environ, EMBER_LOG_LEVEL="1")
+    cmd = [h.EMBER, "exec", "--service", "pl-down", "--server", f"http://127.0.0.1:{h.free_port()}",
+           "--profiles", "cpu,alloc,lock", "--", exe]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=e)
+    check(p.returncode == 0 and "keep_objects" in p.stdout, f"exit {p.returncode}: {p.stderr[-2000:]}")
+    check("upload of" in p.stderr and "failed" in p.stderr, f"no message about the failed upload: {p.stderr}")
+
+
+def test_exec_usage_errors():
+    p = subprocess.run([h.EMBER, "exec", "--", "true"], capture_output=True, text=True)
+    check(p.returncode == 2 and "--service" in p.stderr, f"{p.returncode} {p.stderr}")
+    p = subprocess.run([h.EMBER, "exec", "--service", "x", "--profiles", "cpu,heap", "--", "true"],
+                       capture_output=True, text=True)
+    check(p.returncode == 2 and "heap" in p.stderr, f"{p.returncode} {p.stderr}")
+    p = subprocess.run([h.EMBER, "exec", "--service", "x", "--", "/nonexistent/prog"], capture_output=True, text=True)
+    check(p.returncode == 127 and "/nonexistent/prog" in p.stderr, f"{p.returncode} {p.stderr}")
+
+
+if __name__ == "__main__":
+    h.run(globals())
