@@ -12,6 +12,7 @@ struct buf;
 
 #define TEXTFMT_MAX_NESTING 65536       /* trie/tree node nesting */
 #define TEXTFMT_MAX_KEY     (16u << 20) /* trie key bytes */
+#define TEXTFMT_TRIE_WORK   64 /* trie: frame name bytes interned per input byte (+64 MiB) */
 
 /*
  * Each parser adds the samples of data[0..n) to prof, interning frames and
@@ -41,7 +42,9 @@ int lines_parse(const char *data, size_t n, struct symtab *sym, struct profile *
  * Pyroscope's transport trie: pre-order nodes of (uvarint len, key fragment, uvarint value,
  * uvarint children). Fragments concatenate into "a;b;c" keys; a node with value > 0 is a stack.
  * Several trees may follow each other; empty input is no samples. Nesting deeper than
- * TEXTFMT_MAX_NESTING or keys longer than TEXTFMT_MAX_KEY fail with -EMBER_ETOOBIG.
+ * TEXTFMT_MAX_NESTING, keys longer than TEXTFMT_MAX_KEY, or keys whose frame names add up to more
+ * than TEXTFMT_TRIE_WORK * n + 64 MiB bytes (a malformed trie resolving one long prefix over and
+ * over) fail with -EMBER_ETOOBIG.
  */
 int trie_parse(const void *data, size_t n, struct symtab *sym, struct profile *prof,
                const struct ingest_limits *lim, char *err, size_t errlen);

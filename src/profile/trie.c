@@ -124,7 +124,29 @@ struct trie_state {
     VEC(char) key;
     VEC(struct bound) bounds;
     size_t scanned;
+    size_t work, budget; /* name bytes interned so far, and the cap */
 };
+
+/*
+ * A malformed trie can make the same long key prefix be resolved again and
+ * again (a 60 KB fragment with 200k children ";x" costs 12 GB of hashing
+ * from 1 MB of input). Legitimate tries intern a few times their size, so
+ * the bytes of frame names interned are capped at TEXTFMT_TRIE_WORK times
+ * the input plus 64 MiB.
+ */
+static uint32_t trie_frame(struct tf_ctx *c, struct trie_state *t, const char *s, size_t n)
+{
+    t->work += tf_clip(c, s, n);
+    return tf_name_frame(c, s, n);
+}
+
+static int trie_over_budget(struct tf_ctx *c, const struct trie_state *t, size_t at)
+{
+    return tf_error(c, -EMBER_ETOOBIG,
+                    "at byte %zu: trie keys need more than %zu bytes of frame names "
+                    "(%d times the input plus 64 MiB)",
+                    at, t->budget, TEXTFMT_TRIE_WORK);
+}
 
 static void trie_cut(struct trie_state *t, size_t keylen)
 {
@@ -166,21 +188,21 @@ static int trie_stack(struct tf_ctx *c, struct trie_state *t, size_t at, uint32_
         size_t p = (size_t)(semi - k);
         if (p == start)
             return trie_empty_frame(c, t, at);
-        node = symtab_child(c->sym, node, tf_name_frame(c, k + start, p - start));
+        node = symtab_child(c->sym, node, trie_frame(c, t, k + start, p - start));
         struct bound b = {p + 1, node};
         VEC_PUSH(t->bounds, b);
         start = from = p + 1;
         if (t->bounds.len >= c->max_depth) {
             t->scanned = start;
             *stack = node;
-            return 0;
+            return t->work > t->budget ? trie_over_budget(c, t, at) : 0;
         }
     }
     t->scanned = len;
     if (start == len)
         return trie_empty_frame(c, t, at);
-    *stack = symtab_child(c->sym, node, tf_name_frame(c, k + start, len - start));
-    return 0;
+    *stack = symtab_child(c->sym, node, trie_frame(c, t, k + start, len - start));
+    return t->work > t->budget ? trie_over_budget(c, t, at) : 0;
 }
 
 int trie_parse(const void *data, size_t n, struct symtab *sym, struct profile *prof,
@@ -194,6 +216,9 @@ int trie_parse(const void *data, size_t n, struct symtab *sym, struct profile *p
 
     tf_init(&c, sym, prof, lim, err, errlen);
     memset(&t, 0, sizeof(t));
+    t.budget = n > (SIZE_MAX - (64u << 20)) / TEXTFMT_TRIE_WORK
+                   ? SIZE_MAX
+                   : n * TEXTFMT_TRIE_WORK + (64u << 20);
     while (r.pos < r.n) {
         struct node nd;
         rc = read_node(&c, &r, "trie", &nd);

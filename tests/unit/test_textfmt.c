@@ -681,3 +681,30 @@ TEST(perfscript_folded_matches_awk)
     free(t);
     free(want);
 }
+
+TEST(trie_parse_caps_repeated_prefix_work)
+{
+    /* one 60000-byte frame prefix with 3000 children ";x": each child re-interns the prefix */
+    struct buf b = BUF_INIT;
+    buf_append(&b, "\0\0\1\xe0\xd4\x03", 6); /* root; uvarint 60000 */
+    for (int i = 0; i < 60000; i++)
+        buf_putc(&b, 'a');
+    buf_append(&b, "\0\xb8\x17", 3); /* value 0, 3000 children */
+    for (int i = 0; i < 3000; i++)
+        buf_append(&b, "\2;x\1\0", 5);
+    struct fx f;
+    fx_init(&f);
+    ASSERT_EQ(trie(&f, b.data, b.len), -EMBER_ETOOBIG);
+    ASSERT(strstr(f.err, "bytes of frame names (64 times the input plus 64 MiB)"));
+    fx_release(&f);
+    /* the same with 100 children is fine */
+    b.len = 60008;
+    b.data[60007] = 100; /* one-byte uvarint */
+    for (int i = 0; i < 100; i++)
+        buf_append(&b, "\2;x\1\0", 5);
+    fx_init(&f);
+    ASSERT_OK(trie(&f, b.data, b.len));
+    ASSERT_EQ(profile_total(&f.prof), 100);
+    fx_release(&f);
+    buf_release(&b);
+}
