@@ -19,5 +19,6 @@ int cmd_push(int argc, char **argv);
 int cmd_query(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ static const struct cmd commands[] = {
     {"query", cmd_query, "query a server: top functions, flame graph, exports, series, labels"},
     {"diff", cmd_diff, "compare two selections or time ranges: which functions changed most"},
     {"agent", cmd_agent, "profile every process of this host (eBPF, as root) and send to a server"},
+    {"exec", cmd_exec, "run a native program with the profiler preloaded (cpu, alloc, locks)"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
