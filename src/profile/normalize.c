@@ -184,7 +184,8 @@ static void location_frames(struct nctx *c, size_t pos)
  * frames). Samples share prefixes, so (parent node, location) -> node is
  * memoised: a hit costs one probe of an inline-key map instead of one
  * symtab_child() per frame. Below a node created just now nothing can be
- * memoised yet, so lookups stop there.
+ * memoised yet, so lookups stop there; a pair is memoised on its second
+ * visit, so the unique tails of stacks cost no map inserts.
  */
 static uint32_t sample_stack(struct nctx *c, const struct pprof_sample *s)
 {
@@ -217,7 +218,7 @@ static uint32_t sample_stack(struct nctx *c, const struct pprof_sample *s)
             depth++;
         }
         fresh = c->sym->nodes.len > before;
-        if (whole)
+        if (whole && !fresh) /* seen twice: likely shared by more samples */
             *hmap_put(&c->memo, key, NULL) = node;
     }
     return node;

@@ -234,19 +234,6 @@ void pprof_idmap_release(struct pprof_idmap *m)
     memset(m, 0, sizeof(*m));
 }
 
-int64_t pprof_idmap_get(const struct pprof_idmap *m, uint64_t id)
-{
-    if (m->dense) {
-        if (id >= m->ndense)
-            return -1;
-        return (int64_t)m->dense[id] - 1;
-    }
-    if (id == UINT64_MAX)
-        return -1;
-    const uint64_t *v = hmap_get(&m->sparse, id);
-    return v ? (int64_t)*v : -1;
-}
-
 /*
  * Builds m over n records of the given stride whose first field is a uint64
  * id. Returns 0, or 1 (zero id) / 2 (duplicate id) with *bad = position.
@@ -439,6 +426,9 @@ static int unpack(struct dec *d, const struct pb_field *f, size_t off, struct u6
     size_t k = 0;
     for (size_t i = 0; i < f->len; i++)
         k += f->data[i] < 0x80;
+    if (!k || f->data[f->len - 1] >= 0x80)
+        return fail(d, off, -EMBER_ECORRUPT, "%s field %u: packed varints run past its end", msg,
+                    f->num);
     VEC_RESERVE(*pool, k);
     const uint8_t *q = f->data, *end = f->data + f->len;
     uint64_t *out = pool->data + pool->len;

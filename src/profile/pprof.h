@@ -136,6 +136,12 @@ int pprof_idmap_functions(struct pprof_idmap *m, const struct pprof *p, char *er
 int pprof_idmap_mappings(struct pprof_idmap *m, const struct pprof *p, char *err, size_t errlen);
 void pprof_idmap_release(struct pprof_idmap *m);
 /* Position of id, or -1 if absent. */
-int64_t pprof_idmap_get(const struct pprof_idmap *m, uint64_t id);
+static inline int64_t pprof_idmap_get(const struct pprof_idmap *m, uint64_t id)
+{
+    if (m->dense)
+        return id < m->ndense ? (int64_t)m->dense[id] - 1 : -1;
+    const uint64_t *v = id == UINT64_MAX ? NULL : hmap_get(&m->sparse, id);
+    return v ? (int64_t)*v : -1;
+}
 
 #endif

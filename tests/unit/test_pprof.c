@@ -556,6 +556,15 @@ TEST(pprof_validation_errors)
     buf_reset(&b);
     expect_error(&b, 0, -EMBER_EINVAL_INPUT, "string table is empty");
 
+    /* a packed run whose last varint is cut (found by fuzzing) */
+    buf_reset(&b);
+    {
+        size_t m = pb_begin(&b, 2);
+        pb_put_bytes(&b, 1, "\x81\x82", 2);
+        pb_end(&b, m);
+    }
+    expect_error(&b, 0, -EMBER_ECORRUPT, "packed varints run past its end");
+
     /* wrong wire type for a known field */
     buf_reset(&b);
     pb_put_uint(&b, 2, 7);
