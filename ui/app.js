@@ -72,6 +72,26 @@ function cleanLabels(l) {
   return (l || '').trim().replace(/^[{,\s]+|[},\s]+$/g, '');
 }
 
+const MATCHER = String.raw`\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(?:=~|!~|!=|=)\s*(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|` + '`[^`]*`' + String.raw`)\s*`;
+const LABELS_RE = new RegExp('^(?:' + MATCHER + '(?:,' + MATCHER + ')*)?,?\\s*$');
+
+// Checks a label filter before it is sent; returns "" or what is wrong with it.
+function labelsError(text) {
+  const l = cleanLabels(text);
+  if (!l || LABELS_RE.test(l)) return '';
+  return 'Label filter must look like name="value", other=~"regex" (operators =, !=, =~, !~; values in double quotes)';
+}
+
+// Applies a label filter typed into input (key: labels, llabels or rlabels) if it is well formed.
+function applyLabels(input, key, text) {
+  const err = labelsError(text);
+  input.setCustomValidity(err);
+  input.classList.toggle('invalid', !!err);
+  input.title = err;
+  if (err) { input.reportValidity(); return; }
+  setState(key === 'labels' ? { labels: text, focus: '' } : { [key]: text }, true);
+}
+
 function selector(type, service, labels) {
   const parts = [];
   if (service) parts.push('service_name=' + quote(service));
@@ -176,7 +196,9 @@ start a program under <code>ember exec --service NAME -- PROGRAM</code>, point a
 
 function showError(e) {
   console.error(e);
-  showStatus('error', 'Something went wrong', `<p>${escapeHtml(e.message || String(e))}</p>
+  const st = e.status;
+  const title = st === 0 ? 'Cannot reach the Ember server' : st >= 400 && st < 500 ? 'The server rejected the query' : st >= 500 ? 'The server failed to answer' : 'Something went wrong';
+  showStatus('error', title, `<p>${escapeHtml(e.message || String(e))}</p>
     <p class="hint">Check the label filter and the time range, then press <b>Refresh</b>. If the server is down, start it with <code>ember server</code>.</p>`);
 }
 
@@ -555,12 +577,13 @@ function initControls() {
   new LabelInput($('labels'), {
     getNames: () => cachedNames(),
     getValues: (n) => cachedValues(n),
-    onApply: (text) => setState({ labels: text, focus: '' }, true),
+    onApply: (text) => applyLabels($('labels'), 'labels', text),
   });
-  $('labels').addEventListener('change', (e) => setState({ labels: e.target.value.trim(), focus: '' }, true));
   for (const [id, key] of [['left-labels', 'llabels'], ['right-labels', 'rlabels']]) {
-    new LabelInput($(id), { getNames: () => cachedNames(), getValues: (n) => cachedValues(n), onApply: (text) => setState({ [key]: text }, true) });
-    $(id).addEventListener('change', (e) => setState({ [key]: e.target.value.trim() }, true));
+    new LabelInput($(id), { getNames: () => cachedNames(), getValues: (n) => cachedValues(n), onApply: (text) => applyLabels($(id), key, text) });
+  }
+  for (const id of ['labels', 'left-labels', 'right-labels']) {
+    $(id).addEventListener('input', (e) => { e.target.setCustomValidity(''); e.target.classList.remove('invalid'); });
   }
   $('refresh').addEventListener('click', () => { labelCache.clear(); loadAll(); });
   // time range popover

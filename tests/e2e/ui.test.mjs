@@ -292,7 +292,8 @@ export const tests = [
     },
   },
   {
-    name: 'label filter autocompletes names and values; empty result says what to do',
+    name: 'label filter autocompletes names and values; empty and error states say what to do',
+    allowErrors: /status of 400|invalid query|regex|\(400\)/,
     async fn({ page, base, shot }) {
       await open(page, base);
       await page.click('#labels');
@@ -310,6 +311,19 @@ export const tests = [
       await page.keyboard.press('Enter');
       await settle(page);
       eq((await page.evaluate(() => window.__ember.state())).labels, 'version="1.3"', 'applied filter');
+      // a malformed filter is refused in the browser, a bad regex is reported by the server
+      await page.fill('#labels', 'v');
+      await page.waitForSelector('.labels-field .suggest li');
+      await page.press('#labels', 'Escape');
+      await page.press('#labels', 'Enter');
+      assert(await page.$eval('#labels', (e) => e.classList.contains('invalid') && !e.validity.valid), 'malformed filter marked invalid');
+      eq((await page.evaluate(() => window.__ember.state())).labels, 'version="1.3"', 'state after a malformed filter');
+      await page.fill('#labels', 'version=~"("');
+      await page.press('#labels', 'Enter');
+      await settle(page);
+      const err = await page.$eval('#status', (e) => (e.hidden ? '' : e.textContent));
+      assert(/rejected the query/.test(err) && /400/.test(err) && /label filter/.test(err), `error state: ${err}`);
+      await shot('error');
       await page.fill('#labels', 'version="9.9"');
       await page.press('#labels', 'Enter');
       await settle(page);
