@@ -45,9 +45,11 @@ static void export_folded(const struct stackset *ss, struct buf *out)
 {
     struct profile prof;
     profile_init(&prof);
-    VEC_RESERVE(prof.samples, ss->samples.len);
-    memcpy(prof.samples.data, ss->samples.data, ss->samples.len * sizeof(*ss->samples.data));
-    prof.samples.len = ss->samples.len;
+    if (ss->samples.len) {
+        VEC_RESERVE(prof.samples, ss->samples.len);
+        memcpy(prof.samples.data, ss->samples.data, ss->samples.len * sizeof(*ss->samples.data));
+        prof.samples.len = ss->samples.len;
+    }
     folded_write(&ss->sym, &prof, out);
     profile_release(&prof);
 }
