@@ -353,7 +353,15 @@ def go_workload(cpu="3s"):
     os.makedirs(tmp, exist_ok=True)
     exe = os.path.join(tmp, "workload")
     subprocess.run(["go", "build", "-o", exe, src], check=True, env=go_env(), cwd=tmp)
-    subprocess.run([exe, "-out", tmp, "-cpu", cpu], check=True, env=go_env(), cwd=tmp)
+    # CPU scheduling on a busy machine blurs the 60/30/10 design; a run whose split is not even
+    # in the designed order is redone (at most 3 runs) rather than cached
+    for _ in range(3):
+        subprocess.run([exe, "-out", tmp, "-cpu", cpu], check=True, env=go_env(), cwd=tmp)
+        with open(os.path.join(tmp, "cpu.pb.gz"), "rb") as f:
+            flat = Pprof(f.read()).flat("cpu")
+        a, b, c = (flat.get("main.burn" + x, 0) for x in "ABC")
+        if a > b > c > 0 and a >= 0.45 * sum(flat.values()):
+            break
     try:
         os.rename(tmp, d)
     except OSError:  # another run made it first

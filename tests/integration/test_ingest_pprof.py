@@ -77,7 +77,8 @@ def test_cpu_profile_ingest_raw_matches_go_tool_pprof():
               f"{fn}: ember {got.get(fn, 0):.2f}% vs go tool pprof {ref[fn]:.2f}%")
     # the known split (60/30/10 by design; CPU scheduling on a shared machine adds noise)
     names = [f["name"] for f in top["functions"]]
-    check(names[:3] == HOT, f"hot functions not in design order: {names[:5]}")
+    check(names[0] == HOT[0] and [n for n in names if n in HOT] == HOT,
+          f"hot functions not in design order: {names[:5]}")
     check(40 <= got["main.burnA"] <= 80, f"main.burnA share {got['main.burnA']:.1f}% far from 60%")
     # total in nanoseconds is the pprof's cpu total
     check(top["total"] == h.Pprof(prof("cpu")).total("cpu"), f"total {top['total']}")
