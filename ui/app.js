@@ -317,10 +317,19 @@ async function loadSingle(g) {
   fl.setData(model, unit);
   fl.setSearch(state.search);
   fl.setHighlight(state.hl);
-  if (!table) table = new TopTable($('table-pane'), { onRowClick: (name) => setState({ hl: name || '' }), onSandwich: (fn) => setState({ fn, view: 'sandwich' }, true) });
+  if (!table) {
+    table = new TopTable($('table-pane'), {
+      // in the sandwich view a row picks the sandwich's function; elsewhere it highlights the function
+      onRowClick: (name) => {
+        if (state.view === 'sandwich') { if (name) setState({ fn: name }, true); else table.setSelected(state.fn); }
+        else setState({ hl: name || '' });
+      },
+      onSandwich: (fn) => setState({ fn, view: 'sandwich' }, true),
+    });
+  }
   table.filter = state.search;
   table.setData(top.functions, top.total || total, top.unit || unit);
-  table.setSelected(state.hl);
+  table.setSelected(state.view === 'sandwich' ? state.fn : state.hl);
   $('summary').textContent = `${fmtValue(total, unit)} total` + (fg.profiles ? ` · ${fg.profiles} profile${fg.profiles === 1 ? '' : 's'}` : '');
   document.title = `${state.service} · ${typeName(state.type)} — Ember`;
   layout();
@@ -344,6 +353,7 @@ async function loadSandwich(g = gen) {
     fn = first.name;
     state.fn = fn;
     writeURL(false);
+    table.setSelected(fn);
   }
   $('sw-fn').textContent = fn;
   setBusy(true);
@@ -483,6 +493,7 @@ function apply(changed) {
     loadAll();
     return;
   }
+  if ((has('view') || has('fn')) && table) table.setSelected(state.view === 'sandwich' ? state.fn : state.hl);
   if (has('view')) {
     layout();
     if (state.view === 'sandwich') loadSandwich();
@@ -494,7 +505,7 @@ function apply(changed) {
   }
   if (has('hl')) {
     for (const g of Object.values(graphs)) g.setHighlight(state.hl);
-    if (table) table.setSelected(state.hl);
+    if (table && state.view !== 'sandwich') table.setSelected(state.hl);
     markDiffRow();
     drawAll();
   }

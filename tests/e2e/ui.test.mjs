@@ -208,6 +208,11 @@ export const tests = [
       const callees = await page.evaluate(() => window.__ember.names('callees'));
       eq(callees[0], EXPECT.hot, 'callees root');
       await shot('sandwich');
+      // in the sandwich view a table row picks the function
+      await page.click('#table-pane tbody tr[data-name="calc2"] .sym-name');
+      await page.waitForFunction(() => window.__ember.state().fn === 'calc2' && window.__ember.ready() &&
+        window.__ember.graph('callers').model.names[0] === 'calc2');
+      assert(await page.$eval('#table-pane tbody tr[data-name="calc2"]', (tr) => tr.classList.contains('selected')), 'calc2 row selected');
       // and from the flame graph's menu
       await open(page, base, SHOP + '&view=flame');
       const read = (await rects(page, 'read'))[0];
