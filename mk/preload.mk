@@ -17,4 +17,4 @@ $(BUILD)/obj/preload/%.o: %.c
 $(BUILD)/libember.so: $(PRELOAD_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) -shared -o $@ $(PRELOAD_OBJS) -Wl,-z,nodelete -Wl,--no-undefined \
-	    $$(pkg-config --libs libcurl libdw libelf 2>/dev/null || echo -lcurl -ldw -lelf) -lm -ldl -lpthread
+	    $$(pkg-config --libs libcurl libdw libelf 2>/dev/null || echo -lcurl -ldw -lelf) -lunwind -lm -ldl -lpthread

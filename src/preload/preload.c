@@ -238,6 +238,7 @@ __attribute__((constructor)) static void pl_init(void)
         pl_log(1, "dlsym(pthread_create) failed: profiler off");
         goto out;
     }
+    pl_unwind_init();
     pl_alloc_init();
     pl_lock_init();
     if (pl_upload_init() < 0) {

@@ -101,6 +101,10 @@ void pl_sample_atfork_child(void);
 uint64_t pl_sample_threads(void);
 void pl_sample_stats(uint64_t *ring_dropped, uint64_t *timer_errors);
 
+/* EMBER_UNWIND: 0 fp, 1 auto, 2 dwarf (sample.c); set up by pl_unwind_init(). */
+extern int pl_dwarf_mode;
+void pl_unwind_init(void);
+
 /* Unwinds the calling thread from its caller's frame (skip frames of ours). */
 size_t pl_unwind_here(uint64_t *pcs, size_t max, int skip);
 

@@ -1,11 +1,15 @@
 /* sample.c - libember.so's CPU and wall sampling: per-thread timers, SIGPROF handler, sample ring */
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
 
 #include "agent/unwind.h"
 #include "preload/preload.h"
@@ -49,6 +53,52 @@ static __thread int t_slot __attribute__((tls_model("initial-exec"))) = -1;
 #    define NO_SANITIZE
 #endif
 
+/*
+ * DWARF (.eh_frame) unwinding with libunwind from a signal context or from
+ * here; used when it finds more frames than the frame-pointer walk, i.e.
+ * when code built without frame pointers (libc, -fomit-frame-pointer) cut
+ * the chain. libunwind's local unwinder keeps no global locks with the
+ * per-thread cache and allocates from its own mmap pools.
+ */
+static size_t dwarf_unwind(unw_context_t *uc, int from_signal, uint64_t *pcs, size_t max,
+                           size_t skip)
+{
+    unw_cursor_t cur;
+    if (from_signal ? unw_init_local2(&cur, uc, UNW_INIT_SIGNAL_FRAME) < 0
+                    : unw_init_local(&cur, uc) < 0)
+        return 0;
+    size_t n = 0;
+    for (size_t i = 0; n < max; i++) {
+        unw_word_t ip = 0;
+        if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || ip < 4096)
+            break;
+        if (i >= skip) {
+            /* caller frames hold a return address: step back into the call (as unwind_fp does) */
+            uint64_t pc = (uint64_t)(i == 0 && from_signal ? ip : ip - 1);
+            pcs[n++] = pc;
+        }
+        if (unw_step(&cur) <= 0)
+            break;
+    }
+    return n;
+}
+
+int pl_dwarf_mode; /* 0 frame pointers only, 1 auto (the deeper of both), 2 DWARF only */
+
+void pl_unwind_init(void)
+{
+    const char *m = getenv("EMBER_UNWIND");
+    pl_dwarf_mode = 1;
+    if (m && !strcmp(m, "fp"))
+        pl_dwarf_mode = 0;
+    else if (m && !strcmp(m, "dwarf"))
+        pl_dwarf_mode = 2;
+    else if (m && *m && strcmp(m, "auto"))
+        pl_log(1, "EMBER_UNWIND=%s: want fp, dwarf or auto; using auto", m);
+    if (pl_dwarf_mode)
+        unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+}
+
 NO_SANITIZE static void on_sigprof(int sig, siginfo_t *si, void *uctx)
 {
     (void)sig;
@@ -75,8 +125,16 @@ NO_SANITIZE static void on_sigprof(int sig, siginfo_t *si, void *uctx)
     }
     struct unwind_regs regs;
     size_t depth = 0;
-    if (unwind_regs_from_ucontext(uctx, &regs) == 0)
+    if (pl_dwarf_mode != 2 && unwind_regs_from_ucontext(uctx, &regs) == 0)
         depth = unwind_fp(&regs, slot->pcs, PL_MAX_DEPTH);
+    if (pl_dwarf_mode && depth < PL_MAX_DEPTH) {
+        uint64_t tmp[PL_MAX_DEPTH];
+        size_t d = dwarf_unwind((unw_context_t *)uctx, 1, tmp, PL_MAX_DEPTH, 0);
+        if (d > depth) {
+            memcpy(slot->pcs, tmp, d * sizeof(uint64_t));
+            depth = d;
+        }
+    }
     if (!depth) {
         atomic_store_explicit(&slot->state, SLOT_FREE, memory_order_release);
         atomic_fetch_add_explicit(&g_ring_dropped, 1, memory_order_relaxed);
@@ -258,9 +316,20 @@ void pl_sample_stats(uint64_t *ring_dropped, uint64_t *timer_errors)
 NO_SANITIZE size_t pl_unwind_here(uint64_t *pcs, size_t max, int skip)
 {
     uint64_t tmp[PL_MAX_DEPTH + 8];
-    size_t n = unwind_self(tmp, PL_MAX_DEPTH + 8);
+    size_t n = pl_dwarf_mode == 2 ? 0 : unwind_self(tmp, PL_MAX_DEPTH + 8);
     size_t s = (size_t)skip < n ? (size_t)skip : n;
     size_t m = n - s < max ? n - s : max;
     memcpy(pcs, tmp + s, m * sizeof(uint64_t));
+    if (pl_dwarf_mode && m < max) {
+        unw_context_t uc;
+        if (unw_getcontext(&uc) == 0) {
+            /* frame 0 is this function, as tmp[0] of unwind_self() is: the same skip applies */
+            size_t d = dwarf_unwind(&uc, 0, tmp, max, (size_t)skip);
+            if (d > m) {
+                memcpy(pcs, tmp, d * sizeof(uint64_t));
+                m = d;
+            }
+        }
+    }
     return m;
 }
