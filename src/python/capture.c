@@ -1,0 +1,458 @@
+/* capture.c - Python stack capture from signal handlers: per-thread CPU timers, wall ticks, sample ring */
+#define Py_BUILD_CORE 1
+#include <Python.h>
+
+#include "internal/pycore_frame.h"
+#include "pyagent.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030C0000
+#    error "ember's frame walker reads CPython 3.11 frames (_PyInterpreterFrame); port it first"
+#endif
+
+/* Ring slots: records that handlers wrote and the collector has not taken yet. */
+#define RING_SLOTS   512
+#define SLOT_PROBES  8
+#define MAX_THREADS  4096
+#define MAX_OWN      8
+#define SCAN_EVERY_MS 100
+#define SIGVAL_CPU   0x454d4231 /* "EMB1": marks our timers' signals */
+
+enum slot_state { SLOT_FREE, SLOT_WRITING, SLOT_FULL };
+
+struct slot {
+    _Atomic uint32_t state;
+    struct pa_rec rec;
+};
+
+struct thread_timer {
+    pid_t tid;
+    int seen;
+    int has_timer;
+    timer_t timer;
+};
+
+/* Set once, never freed: a handler may still be running when the sampler stops. */
+static struct slot *g_ring;
+static _Atomic size_t g_next;
+static _Atomic int g_on;       /* handlers record only while set */
+static _Atomic int g_inflight; /* handlers running now */
+static _Atomic uint64_t g_samples, g_dropped;
+static _Atomic pid_t g_own[MAX_OWN];
+static int g_handler_installed;
+
+static struct sampler_state {
+    pthread_t thread;
+    int running;
+    _Atomic int stop;
+    int rate, cpu, wall;
+    struct thread_timer *threads;
+    size_t nthreads;
+} g_s;
+
+static __thread int t_tag __attribute__((tls_model("initial-exec")));
+
+int pa_thread_tag_get(void)
+{
+    return t_tag;
+}
+
+void pa_thread_tag_set(int id)
+{
+    t_tag = id;
+}
+
+static pid_t my_tid(void)
+{
+    return (pid_t)syscall(SYS_gettid);
+}
+
+void pa_own_thread_register(void)
+{
+    pid_t tid = my_tid();
+    for (int i = 0; i < MAX_OWN; i++) {
+        pid_t expect = 0;
+        if (atomic_compare_exchange_strong(&g_own[i], &expect, tid))
+            return;
+    }
+}
+
+static int is_own(pid_t tid)
+{
+    for (int i = 0; i < MAX_OWN; i++)
+        if (atomic_load_explicit(&g_own[i], memory_order_relaxed) == tid)
+            return 1;
+    return 0;
+}
+
+/*
+ * Copies the UTF-8 text of a str object into dst (at most max bytes) and
+ * returns its length. Plain memory reads: compact ASCII strings hold their
+ * bytes right after the header; other compact strings may have a cached
+ * UTF-8 copy; anything else becomes "?".
+ */
+static size_t copy_str(PyObject *o, char *dst, size_t max)
+{
+    const char *src = NULL;
+    size_t n = 0;
+
+    if (!o || Py_TYPE(o) != &PyUnicode_Type)
+        goto unknown;
+    PyASCIIObject *a = (PyASCIIObject *)o;
+    if (!a->state.compact || !a->state.ready)
+        goto unknown;
+    if (a->state.ascii) {
+        src = (const char *)(a + 1);
+        n = (size_t)a->length;
+    } else {
+        PyCompactUnicodeObject *c = (PyCompactUnicodeObject *)o;
+        if (c->utf8) {
+            src = c->utf8;
+            n = (size_t)c->utf8_length;
+        } else if (a->state.kind == PyUnicode_1BYTE_KIND) {
+            const unsigned char *l1 = (const unsigned char *)(c + 1);
+            n = (size_t)a->length < max ? (size_t)a->length : max;
+            for (size_t i = 0; i < n; i++)
+                dst[i] = l1[i] < 128 ? (char)l1[i] : '?';
+            return n;
+        } else {
+            goto unknown;
+        }
+    }
+    if (n > max)
+        n = max;
+    memcpy(dst, src, n);
+    return n;
+unknown:
+    if (max)
+        dst[0] = '?';
+    return max ? 1 : 0;
+}
+
+int pa_capture_self(struct pa_rec *r)
+{
+    r->nframes = 0;
+    r->len = 0;
+    r->truncated = 0;
+    PyThreadState *ts = PyGILState_GetThisThreadState();
+    if (!ts || !ts->cframe)
+        return 0;
+    _PyInterpreterFrame *f = ts->cframe->current_frame;
+    char *p = r->data, *end = r->data + PA_REC_BYTES;
+    PyObject *prev_file = NULL;
+    int n = 0, guard = 0;
+
+    while (f && n < PA_MAX_DEPTH && guard++ < 4 * PA_MAX_DEPTH) {
+        PyCodeObject *co = f->f_code;
+        if (!co || Py_TYPE(co) != &PyCode_Type)
+            break;
+        _Py_CODEUNIT *first = _PyCode_CODE(co);
+        if (f->owner != FRAME_OWNED_BY_GENERATOR &&
+            f->prev_instr < first + co->_co_firsttraceable) {
+            f = f->previous; /* a frame being set up: no line yet */
+            continue;
+        }
+        int line = PyCode_Addr2Line(co, (int)((f->prev_instr - first) * sizeof(_Py_CODEUNIT)));
+        /* room for the header and at least a one-byte name */
+        if (end - p < 8) {
+            r->truncated = 1;
+            break;
+        }
+        char *h = p;
+        p += 6;
+        size_t room = (size_t)(end - p);
+        size_t nl = copy_str(co->co_qualname, p, room < 200 ? room : 200);
+        p += nl;
+        size_t fl;
+        if (co->co_filename == prev_file) {
+            fl = 255;
+        } else {
+            room = (size_t)(end - p);
+            fl = copy_str(co->co_filename, p, room < 254 ? room : 254);
+            p += fl;
+            prev_file = co->co_filename;
+        }
+        memcpy(h, &line, 4);
+        h[4] = (char)nl;
+        h[5] = (char)(unsigned char)fl;
+        n++;
+        f = f->previous;
+    }
+    if (f && n >= PA_MAX_DEPTH)
+        r->truncated = 1;
+    r->nframes = (uint16_t)n;
+    r->len = (uint32_t)(p - r->data);
+    return n;
+}
+
+static void on_signal(int sig, siginfo_t *si, void *uctx)
+{
+    (void)sig;
+    (void)uctx;
+    int saved_errno = errno;
+    int kind;
+    uint64_t weight = 1;
+
+    atomic_fetch_add(&g_inflight, 1);
+    if (!atomic_load(&g_on) || !g_ring)
+        goto out;
+    if (si->si_code == SI_TIMER && si->si_value.sival_int == SIGVAL_CPU) {
+        kind = PA_CPU;
+        if (si->si_overrun > 0)
+            weight += (uint64_t)si->si_overrun;
+    } else if (si->si_code == SI_TKILL && si->si_pid == getpid()) {
+        kind = PA_WALL;
+    } else {
+        goto out; /* not ours */
+    }
+    size_t start = atomic_fetch_add_explicit(&g_next, 1, memory_order_relaxed);
+    struct slot *slot = NULL;
+    for (size_t i = 0; i < SLOT_PROBES; i++) {
+        struct slot *c = &g_ring[(start + i) % RING_SLOTS];
+        uint32_t expect = SLOT_FREE;
+        if (atomic_compare_exchange_strong_explicit(&c->state, &expect, SLOT_WRITING,
+                                                    memory_order_acquire, memory_order_relaxed)) {
+            slot = c;
+            break;
+        }
+    }
+    if (!slot) {
+        atomic_fetch_add_explicit(&g_dropped, 1, memory_order_relaxed);
+        goto out;
+    }
+    if (pa_capture_self(&slot->rec) == 0) {
+        atomic_store_explicit(&slot->state, SLOT_FREE, memory_order_release);
+        goto out; /* not a Python thread, or no Python frames */
+    }
+    slot->rec.kind = (uint8_t)kind;
+    slot->rec.tag = t_tag;
+    slot->rec.weight = weight;
+    atomic_store_explicit(&slot->state, SLOT_FULL, memory_order_release);
+    atomic_fetch_add_explicit(&g_samples, 1, memory_order_relaxed);
+out:
+    atomic_fetch_sub(&g_inflight, 1);
+    errno = saved_errno;
+}
+
+size_t pa_ring_drain(void (*cb)(const struct pa_rec *r, void *arg), void *arg)
+{
+    size_t taken = 0;
+    if (!g_ring)
+        return 0;
+    for (size_t i = 0; i < RING_SLOTS; i++) {
+        struct slot *s = &g_ring[i];
+        if (atomic_load_explicit(&s->state, memory_order_acquire) != SLOT_FULL)
+            continue;
+        cb(&s->rec, arg);
+        atomic_store_explicit(&s->state, SLOT_FREE, memory_order_release);
+        taken++;
+    }
+    return taken;
+}
+
+/* The kernel's CPU clock id of one thread (MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED)). */
+static clockid_t thread_cpu_clock(pid_t tid)
+{
+    return (clockid_t)((~(unsigned)tid << 3) | 6);
+}
+
+static int timer_for(struct thread_timer *t)
+{
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = SIGPROF;
+    sev.sigev_value.sival_int = SIGVAL_CPU;
+#ifdef sigev_notify_thread_id
+    sev.sigev_notify_thread_id = t->tid;
+#else
+    sev._sigev_un._tid = t->tid;
+#endif
+    if (timer_create(thread_cpu_clock(t->tid), &sev, &t->timer) < 0)
+        return -errno;
+    long period = 1000000000L / g_s.rate;
+    struct itimerspec its = {{0, period}, {0, period}};
+    if (timer_settime(t->timer, 0, &its, NULL) < 0) {
+        int err = -errno;
+        timer_delete(t->timer);
+        return err;
+    }
+    t->has_timer = 1;
+    return 0;
+}
+
+/* Brings the thread table in line with /proc/self/task: timers for new threads, none for gone ones. */
+static void scan_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return;
+    for (size_t i = 0; i < g_s.nthreads; i++)
+        g_s.threads[i].seen = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        pid_t tid = (pid_t)atoi(e->d_name);
+        if (is_own(tid))
+            continue;
+        size_t i;
+        for (i = 0; i < g_s.nthreads; i++)
+            if (g_s.threads[i].tid == tid)
+                break;
+        if (i < g_s.nthreads) {
+            g_s.threads[i].seen = 1;
+            continue;
+        }
+        if (g_s.nthreads >= MAX_THREADS)
+            continue;
+        struct thread_timer *t = &g_s.threads[g_s.nthreads];
+        memset(t, 0, sizeof *t);
+        t->tid = tid;
+        t->seen = 1;
+        if (g_s.cpu && timer_for(t) < 0)
+            continue; /* the thread exited meanwhile */
+        g_s.nthreads++;
+    }
+    closedir(d);
+    for (size_t i = 0; i < g_s.nthreads;) {
+        if (g_s.threads[i].seen) {
+            i++;
+            continue;
+        }
+        if (g_s.threads[i].has_timer)
+            timer_delete(g_s.threads[i].timer);
+        g_s.threads[i] = g_s.threads[--g_s.nthreads];
+    }
+}
+
+static void ts_add_ns(struct timespec *t, long ns)
+{
+    t->tv_nsec += ns;
+    while (t->tv_nsec >= 1000000000L) {
+        t->tv_nsec -= 1000000000L;
+        t->tv_sec++;
+    }
+}
+
+/* The sampler thread: wall ticks at the sample rate and a thread scan every 100 ms. */
+static void *sampler_main(void *arg)
+{
+    (void)arg;
+    pa_own_thread_register();
+    long period = 1000000000L / g_s.rate;
+    long scan_ticks = SCAN_EVERY_MS * 1000000L / period;
+    if (scan_ticks < 1)
+        scan_ticks = 1;
+    struct timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    pid_t pid = getpid();
+    for (long tick = 0; !atomic_load(&g_s.stop); tick++) {
+        if (tick % scan_ticks == 0)
+            scan_threads();
+        if (g_s.wall)
+            for (size_t i = 0; i < g_s.nthreads; i++)
+                syscall(SYS_tgkill, pid, g_s.threads[i].tid, SIGPROF);
+        ts_add_ns(&next, period);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec > next.tv_sec + 1)
+            next = now; /* we were stopped (SIGSTOP, suspend): do not burst */
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
+            ;
+    }
+    return NULL;
+}
+
+int pa_sampler_start(const struct pa_config *c)
+{
+    int err;
+    if (g_s.running)
+        return -EALREADY;
+    if (!g_ring) {
+        g_ring = calloc(RING_SLOTS, sizeof *g_ring);
+        if (!g_ring)
+            return -ENOMEM;
+    }
+    if (!g_s.threads) {
+        g_s.threads = calloc(MAX_THREADS, sizeof *g_s.threads);
+        if (!g_s.threads)
+            return -ENOMEM;
+    }
+    g_s.nthreads = 0;
+    g_s.rate = c->sample_rate;
+    g_s.cpu = c->cpu;
+    g_s.wall = c->wall;
+    atomic_store(&g_s.stop, 0);
+    if (!c->cpu && !c->wall)
+        return 0;
+    if (!g_handler_installed) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_signal;
+        sa.sa_flags = SA_SIGINFO | SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(SIGPROF, &sa, NULL) < 0)
+            return -errno;
+        /* kept for the life of the process: a late signal must never meet SIG_DFL (terminate) */
+        g_handler_installed = 1;
+    }
+    atomic_store(&g_on, 1);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    err = -pthread_create(&g_s.thread, NULL, sampler_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err) {
+        atomic_store(&g_on, 0);
+        return err;
+    }
+    g_s.running = 1;
+    return 0;
+}
+
+void pa_sampler_stop(void)
+{
+    if (!g_s.running)
+        return;
+    atomic_store(&g_s.stop, 1);
+    pthread_join(g_s.thread, NULL);
+    g_s.running = 0;
+    for (size_t i = 0; i < g_s.nthreads; i++)
+        if (g_s.threads[i].has_timer)
+            timer_delete(g_s.threads[i].timer);
+    g_s.nthreads = 0;
+    atomic_store(&g_on, 0);
+    while (atomic_load(&g_inflight) > 0)
+        sched_yield();
+}
+
+void pa_sampler_after_fork(void)
+{
+    /* timers and threads are not inherited; the parent's table is stale */
+    g_s.running = 0;
+    g_s.nthreads = 0;
+    atomic_store(&g_on, 0);
+    atomic_store(&g_inflight, 0);
+    for (int i = 0; i < MAX_OWN; i++)
+        atomic_store(&g_own[i], 0);
+    if (g_ring)
+        for (size_t i = 0; i < RING_SLOTS; i++)
+            atomic_store(&g_ring[i].state, SLOT_FREE);
+}
+
+void pa_sampler_stats(uint64_t *samples, uint64_t *dropped, uint64_t *threads)
+{
+    *samples = atomic_load(&g_samples);
+    *dropped = atomic_load(&g_dropped);
+    *threads = g_s.nthreads;
+}
