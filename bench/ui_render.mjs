@@ -140,7 +140,7 @@ async function main() {
       await page.goto(`http://127.0.0.1:${port}/__bench.html`);
       await page.waitForFunction(() => window.__result || null, null, { timeout: 60_000 }).catch(() => {});
       if (errs.length) throw new Error('bench page failed: ' + errs.join('; '));
-      runs.push(await page.evaluate(() => window.__result));
+      runs.push(await page.evaluate(() => window.__result)); if (process.env.SHOT) await page.screenshot({ path: process.env.SHOT });
       await page.close();
     }
     const med = (a) => a.slice().sort((x, y) => x - y)[Math.floor(a.length / 2)];

@@ -170,10 +170,21 @@ function skipTo(m, k, hi, xlim) {
   return lo;
 }
 
-// Keeps the end of a long name (the function, not its package): "…pkg.(*T).Method".
+// Fits a frame name into maxChars, keeping its end (the function, not its package): the full name,
+// else without the import path ("store.(*DB).Query"), else the last component ("Query"), else
+// "…" and the tail.
 export function truncateLabel(name, maxChars) {
   if (name.length <= maxChars) return name;
   if (maxChars < 3) return '';
+  const paren = name.indexOf('(');
+  const head = paren > 0 ? name.slice(0, paren) : name;
+  const slash = head.lastIndexOf('/');
+  if (slash >= 0 && slash < name.length - 1) {
+    const short = name.slice(slash + 1);
+    if (short.length <= maxChars) return short;
+  }
+  const m = /(?:::|\.)([^.:/()]+(?:\([^()]*\))?)$/.exec(name);
+  if (m && m[1].length <= maxChars && m[1].length < name.length) return m[1];
   return '…' + name.slice(name.length - (maxChars - 1));
 }
 
@@ -401,7 +412,7 @@ export class FlameGraph {
     if (!this.charW) this.charW = ctx.measureText('MMMMMMMMMM').width / 10;
     const charW = this.charW;
     // pass 1: visible nodes into typed arrays (reused between draws)
-    const cap = m.n + 1;
+    const cap = m.n + m.depth + 1;
     if (!this.vis || this.vis.cap < cap) {
       this.vis = { cap, k: new Int32Array(cap), x: new Float32Array(cap), y: new Float32Array(cap), w: new Float32Array(cap),
         c: new Uint8Array(cap), order: new Int32Array(cap) };
@@ -433,7 +444,7 @@ export class FlameGraph {
     {
       const mx = m.x, mw = m.w, ls = m.levelStart;
       const vx0 = mx[f], vw = mw[f] || 1, vend = vx0 + vw, scale = W / vw;
-      const halfPx = 0.5 / scale;
+      const onePx = 1 / scale;
       for (let L = m.level[f]; L < rows; L++) {
         const y = inv ? (rows - 1 - L) * ROW : L * ROW;
         const end = ls[L + 1];
@@ -442,9 +453,18 @@ export class FlameGraph {
           if (x >= vend) break;
           let pw = mw[k] * scale;
           if (pw < 0.5) {
-            // skip the run of nodes that fit in the next half pixel
-            const nk = skipTo(m, k + 1, end, x + halfPx);
-            k = nk - 1;
+            // a run of sub-pixel frames: the ones that fit in the next pixel become one muted bar
+            const nk = skipTo(m, k + 1, end, x + onePx);
+            const last = nk - 1;
+            const rx = (mx[last] + mw[last] - vx0) * scale;
+            const lx = Math.max(0, (x - vx0) * scale);
+            if (rx - lx >= 0.5 && nv < V.cap) {
+              const c = hasHl || sm ? K_DIM : K_OTHER;
+              V.k[nv] = -1; V.x[nv] = lx; V.y[nv] = y; V.w[nv] = Math.min(rx, W) - lx; V.c[nv] = c;
+              counts[c]++;
+              nv++;
+            }
+            k = last;
             continue;
           }
           let px = (x - vx0) * scale;
@@ -484,7 +504,7 @@ export class FlameGraph {
     const labels = []; // k, px, y, pw, textKind
     for (let i = 0; i < nv; i++) {
       const pw = V.w[i];
-      if (pw < MIN_LABEL_PX) continue;
+      if (pw < MIN_LABEL_PX || V.k[i] < 0) continue;
       const c = V.c[i];
       labels.push(V.k[i], V.x[i], V.y[i], pw, c === K_DIM ? 2 : (c >= K_DIFF0 - DIFF_STEPS && c < K_DIM && Math.abs(c - K_DIFF0) >= 5) ? 1 : 0);
     }
