@@ -42,9 +42,13 @@ static int parse_stack(struct tf_ctx *c, struct prev_stack *pv, size_t lineno, c
         *stack = pv->stack;
         return 0;
     }
-    /* Frames of the previous stack followed by a ';' inside the common prefix are shared. */
+    /* Frames of the previous stack followed by a ';' inside the common prefix are shared, and
+     * so is its last frame when this stack goes on past it ("a;b" then "a;b;c"). */
     size_t k = 0;
     while (k < pv->ends.len && pv->ends.data[k] < common)
+        k++;
+    if (k < pv->ends.len && pv->ends.data[k] == common && common == pv->len && common < len &&
+        s[common] == ';')
         k++;
     pv->ends.len = k;
     pv->nodes.len = k;

@@ -48,9 +48,44 @@ static void roundtrip_bin(const struct symtab *sym, const struct profile *prof, 
 }
 
 /*
+ * The parser reuses the frames the previous line shares; parsing each line
+ * on its own (no previous line) must give the same profile.
+ */
+static void check_line_by_line(const uint8_t *data, size_t size, text_parse_fn parse,
+                               const char *want)
+{
+    struct symtab sym;
+    struct profile prof;
+    struct ingest_limits lim;
+    struct buf out = BUF_INIT;
+    char err[256];
+    const char *p = (const char *)data, *end = p + size;
+
+    ingest_limits_default(&lim);
+    lim.max_symbol_len = 0;
+    lim.max_samples = 0; /* each call counts its stacks anew */
+    symtab_init(&sym);
+    profile_init(&prof);
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t len = (size_t)((nl ? nl : end) - p);
+        if (parse(p, len, &sym, &prof, &lim, err, sizeof(err)))
+            abort();
+        p += len + (nl ? 1 : 0);
+    }
+    folded_write(&sym, &prof, &out);
+    if (strcmp(out.data ? out.data : "", want))
+        abort();
+    buf_release(&out);
+    profile_release(&prof);
+    symtab_release(&sym);
+}
+
+/*
  * Checks, for any input: parsing succeeds or fails with a "line N: ..."
- * message; the folded text written from a parsed profile parses again to
- * the same text, and so does its trie and tree encoding.
+ * message; line by line parsing agrees; the folded text written from a
+ * parsed profile parses again to the same text, and so do its trie and tree
+ * encodings.
  */
 static void one(const uint8_t *data, size_t size, text_parse_fn parse)
 {
@@ -78,6 +113,7 @@ static void one(const uint8_t *data, size_t size, text_parse_fn parse)
     folded_write(&s2, &p2, &b);
     if (strcmp(b.data ? b.data : "", want))
         abort();
+    check_line_by_line(data, size, parse, want);
     roundtrip_bin(&sym, &prof, trie_write, trie_parse, &lim, want);
     roundtrip_bin(&sym, &prof, tree_write, tree_parse, &lim, want);
 out:

@@ -161,10 +161,11 @@ TEST(folded_parse_shared_prefixes_are_exact)
     struct fx f;
     fx_init(&f);
     ASSERT_OK(folded(&f, "ab;c 1\na;bc 2\na;b;c 4\na;b;cd 8\na;bx 16\nab;c 32\nab;c 64\n"
-                         "a;b;c;d 128\na;b 256\nab 512\nab;c;d 1024\n"));
-    ASSERT_STREQ(as_folded(&f), "a;b 256\na;b;c 4\na;b;c;d 128\na;b;cd 8\na;bc 2\na;bx 16\n"
-                                "ab 512\nab;c 97\nab;c;d 1024\n");
-    ASSERT_EQ(f.prof.samples.len, 9);
+                         "a;b;c;d 128\na;b 256\nab 512\nab;c;d 1024\na;b 1\na;b;c 1\n"
+                         "a;b;c;d 1\na;b;c;dd 1\na;b;c 1\n"));
+    ASSERT_STREQ(as_folded(&f), "a;b 257\na;b;c 6\na;b;c;d 129\na;b;c;dd 1\na;b;cd 8\na;bc 2\n"
+                                "a;bx 16\nab 512\nab;c 97\nab;c;d 1024\n");
+    ASSERT_EQ(f.prof.samples.len, 10);
     fx_release(&f);
 }
 
