@@ -16,7 +16,8 @@ struct buf;
 
 /*
  * Each parser adds the samples of data[0..n) to prof, interning frames and
- * stacks in sym. Frames are function names only (file/line unknown).
+ * stacks in sym. Frames are function names only (file/line unknown; perf
+ * script frames also carry their module).
  * On error returns a negative code and writes "line N: <problem>" (or "at
  * byte N: ...") into err; prof may then hold partial samples, which the
  * caller discards. Limits: max_samples distinct stacks, max_depth frames
@@ -57,7 +58,7 @@ int tree_parse(const void *data, size_t n, struct symtab *sym, struct profile *p
                const struct ingest_limits *lim, char *err, size_t errlen);
 /*
  * `perf script` output, with or without -g call chains. Each event counts
- * 1 (or its period when perf printed one and use_period is set). Frames are
+ * 1 (perfscript_parse_flags() can weight by the printed period). Frames are
  * "symbol" with the module ("(/usr/lib/...)") kept as the frame module.
  * With comm_as_root, the command name becomes the root frame.
  * Same as perfscript_parse_flags() with PERFSCRIPT_COMM_ROOT when comm_as_root.
@@ -85,7 +86,13 @@ int perfscript_parse_flags(const char *data, size_t n, struct symtab *sym, struc
                            const struct ingest_limits *lim, unsigned flags, char *err,
                            size_t errlen);
 
-/* Detected format of a profile file (for `ember push`). */
+/*
+ * Detected format of a profile file (for `ember push`): gzip magic 1f 8b is
+ * FMT_PPROF_GZ; a first byte 0x0a followed by protobuf control bytes within
+ * 64 bytes is FMT_PPROF; else the first line that is not blank nor a '#'
+ * comment decides: a perf script event header ("comm pid [cpu] 1.234567:")
+ * is FMT_PERFSCRIPT, "frames <digits>" is FMT_FOLDED. Never fails.
+ */
 enum textfmt_kind { FMT_UNKNOWN, FMT_PPROF, FMT_PPROF_GZ, FMT_FOLDED, FMT_PERFSCRIPT };
 enum textfmt_kind textfmt_detect(const void *data, size_t n);
 
