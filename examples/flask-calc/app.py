@@ -6,7 +6,8 @@ Load:  python3 examples/flask-calc/loadgen.py --duration 30
 Each /calc request spends a known share of CPU in each step: calc1 10 %,
 calc2 20 %, calc3 70 % (measured with the thread's own CPU clock, so the
 split holds however busy the machine is). /sleep waits (wall time, no CPU);
-/alloc allocates about 2 MB in build_records and keeps the last few results.
+/alloc allocates about 2 MB in build_records and keeps the last few results
+(the calc loops use small cached ints only, so they allocate nothing).
 """
 import collections
 import os
@@ -35,7 +36,7 @@ def calc1():
     x = 0
     while time.thread_time() < end:
         for i in range(100):
-            x += i * i
+            x ^= i
     return x
 
 
@@ -44,7 +45,7 @@ def calc2():
     x = 0
     while time.thread_time() < end:
         for i in range(100):
-            x += i * i
+            x ^= i
     return x
 
 
@@ -53,7 +54,7 @@ def calc3():
     x = 0
     while time.thread_time() < end:
         for i in range(100):
-            x += i * i
+            x ^= i
     return x
 
 
@@ -64,13 +65,13 @@ def wait_for_backend(seconds):
 def build_records(n):
     out = []
     for i in range(n):
-        out.append(bytes(1024) + str(i).encode())
+        out.append(bytes(1024 + i % 8))  # one ~1 KiB object each
     return out
 
 
 @app.route("/calc")
 def calc():
-    return jsonify(result=(calc1() + calc2() + calc3()) % 1000)
+    return jsonify(result=calc1() ^ calc2() ^ calc3())
 
 
 @app.route("/sleep")
@@ -91,5 +92,36 @@ def health():
     return "ok"
 
 
+def serve(port, workers=8):
+    """Serves app with a fixed pool of long-lived worker threads, as gunicorn's
+    gthread workers or waitress do (Flask's development server starts a new
+    thread per request instead)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from werkzeug.serving import BaseWSGIServer
+
+    class PooledServer(BaseWSGIServer):
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="worker")
+
+        def process_request(self, request, client_address):
+            self.pool.submit(self.handle_one, request, client_address)
+
+        def handle_one(self, request, client_address):
+            try:
+                self.finish_request(request, client_address)
+            except Exception:
+                self.handle_error(request, client_address)
+            finally:
+                self.shutdown_request(request)
+
+    server = PooledServer("127.0.0.1", port, app)
+    print(f"flask-calc on http://127.0.0.1:{port}", flush=True)
+    server.serve_forever()
+
+
 if __name__ == "__main__":
-    app.run(host="127.0.0.1", port=int(os.environ.get("PORT", "5000")), threaded=True)
+    port = int(os.environ.get("PORT", "5000"))
+    if os.environ.get("FLASK_CALC_SERVER") == "dev":
+        app.run(host="127.0.0.1", port=port, threaded=True)
+    else:
+        serve(port)

@@ -59,6 +59,16 @@ static struct sampler_state {
     size_t nthreads;
 } g_s;
 
+/* Threads that registered themselves, waiting for the sampler thread to adopt them. */
+#define PENDING_SLOTS 256
+enum pending_state { PEND_FREE, PEND_WRITING, PEND_READY };
+static struct pending_thread {
+    _Atomic int state;
+    pid_t tid;
+    int has_timer;
+    timer_t timer;
+} g_pending[PENDING_SLOTS];
+
 static __thread int t_tag __attribute__((tls_model("initial-exec")));
 
 int pa_thread_tag_get(void)
@@ -280,7 +290,19 @@ static int timer_for(struct thread_timer *t)
     if (timer_create(thread_cpu_clock(t->tid), &sev, &t->timer) < 0)
         return -errno;
     long period = 1000000000L / g_s.rate;
-    struct itimerspec its = {{0, period}, {0, period}};
+    /*
+     * A random first expiry in (0, period]: with a fixed one, a thread that
+     * lives for less than a period is never sampled and every thread loses
+     * its last partial period; a uniform phase makes the expected number of
+     * samples exactly cpu_time / period, however short the thread.
+     */
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    uint64_t x = ((uint64_t)t->tid << 32 ^ (uint64_t)now.tv_nsec ^ (uint64_t)now.tv_sec << 20) *
+                 0x9E3779B97F4A7C15ULL;
+    x ^= x >> 31;
+    long first = 1 + (long)(x % (uint64_t)period);
+    struct itimerspec its = {{0, period}, {0, first}};
     if (timer_settime(t->timer, 0, &its, NULL) < 0) {
         int err = -errno;
         timer_delete(t->timer);
@@ -288,6 +310,58 @@ static int timer_for(struct thread_timer *t)
     }
     t->has_timer = 1;
     return 0;
+}
+
+/* Adopts self-registered threads into the table (sampler thread only). */
+static void adopt_pending(void)
+{
+    for (size_t k = 0; k < PENDING_SLOTS; k++) {
+        struct pending_thread *p = &g_pending[k];
+        if (atomic_load_explicit(&p->state, memory_order_acquire) != PEND_READY)
+            continue;
+        size_t i;
+        for (i = 0; i < g_s.nthreads; i++)
+            if (g_s.threads[i].tid == p->tid)
+                break;
+        if (i < g_s.nthreads || g_s.nthreads >= MAX_THREADS) {
+            if (p->has_timer)
+                timer_delete(p->timer); /* the scan found it first */
+        } else {
+            struct thread_timer *t = &g_s.threads[g_s.nthreads++];
+            t->tid = p->tid;
+            t->seen = 1;
+            t->has_timer = p->has_timer;
+            t->timer = p->timer;
+        }
+        atomic_store_explicit(&p->state, PEND_FREE, memory_order_release);
+    }
+}
+
+int pa_register_self(void)
+{
+    if (!atomic_load(&g_on) || !g_s.running)
+        return 0;
+    pid_t tid = my_tid();
+    if (is_own(tid))
+        return 0;
+    for (size_t k = 0; k < PENDING_SLOTS; k++) {
+        struct pending_thread *p = &g_pending[k];
+        int expect = PEND_FREE;
+        if (!atomic_compare_exchange_strong(&p->state, &expect, PEND_WRITING))
+            continue;
+        struct thread_timer t = {.tid = tid};
+        int err = g_s.cpu ? timer_for(&t) : 0;
+        if (err) {
+            atomic_store(&p->state, PEND_FREE);
+            return err;
+        }
+        p->tid = tid;
+        p->has_timer = t.has_timer;
+        p->timer = t.timer;
+        atomic_store_explicit(&p->state, PEND_READY, memory_order_release);
+        return 1;
+    }
+    return 0; /* queue full: the next scan adopts the thread */
 }
 
 /* Brings the thread table in line with /proc/self/task: timers for new threads, none for gone ones. */
@@ -357,6 +431,7 @@ static void *sampler_main(void *arg)
     clock_gettime(CLOCK_MONOTONIC, &next);
     pid_t pid = getpid();
     for (long tick = 0; !atomic_load(&g_s.stop); tick++) {
+        adopt_pending();
         if (tick % scan_ticks == 0)
             scan_threads();
         if (g_s.wall)
@@ -427,6 +502,7 @@ void pa_sampler_stop(void)
     atomic_store(&g_s.stop, 1);
     pthread_join(g_s.thread, NULL);
     g_s.running = 0;
+    adopt_pending();
     for (size_t i = 0; i < g_s.nthreads; i++)
         if (g_s.threads[i].has_timer)
             timer_delete(g_s.threads[i].timer);
@@ -445,6 +521,8 @@ void pa_sampler_after_fork(void)
     atomic_store(&g_inflight, 0);
     for (int i = 0; i < MAX_OWN; i++)
         atomic_store(&g_own[i], 0);
+    for (size_t k = 0; k < PENDING_SLOTS; k++)
+        atomic_store(&g_pending[k].state, PEND_FREE);
     if (g_ring)
         for (size_t i = 0; i < RING_SLOTS; i++)
             atomic_store(&g_ring[i].state, SLOT_FREE);

@@ -392,6 +392,13 @@ static PyObject *py_get_tag(PyObject *self, PyObject *unused)
     return PyLong_FromLong(pa_thread_tag_get());
 }
 
+static PyObject *py_register_thread(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyLong_FromLong(pa_register_self());
+}
+
 static PyObject *py_stats(PyObject *self, PyObject *unused)
 {
     (void)self;
@@ -453,6 +460,8 @@ static PyMethodDef methods[] = {
     {"tag_id", py_tag_id, METH_O, "tag_id(dict) -> int id of the tag set (0 for empty)."},
     {"set_tag", py_set_tag, METH_O, "set_tag(id) -> previous id: tags the calling thread."},
     {"get_tag", py_get_tag, METH_NOARGS, "get_tag() -> tag-set id of the calling thread."},
+    {"register_thread", py_register_thread, METH_NOARGS,
+     "register_thread() -> 1 if the calling thread's CPU timer was created now."},
     {"stats", py_stats, METH_NOARGS, "stats() -> dict of counters."},
     {"_after_fork_child", py_after_fork_child, METH_NOARGS, "restarts profiling in a child."},
     {NULL, NULL, 0, NULL}};

@@ -59,6 +59,12 @@ void pa_thread_tag_set(int id);
 
 /* Starts timers/signal handler and the sampler thread. Returns 0 or -errno. */
 int pa_sampler_start(const struct pa_config *c);
+/*
+ * Called by a new thread itself: creates its CPU timer now (short-lived
+ * threads would otherwise finish before the next /proc scan) and hands it
+ * to the sampler thread. Returns 1, 0 when not running, or -errno.
+ */
+int pa_register_self(void);
 /* Stops the sampler thread, deletes timers; handlers in flight finish first. */
 void pa_sampler_stop(void);
 /* Counters for stats(). */

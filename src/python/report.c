@@ -1043,9 +1043,11 @@ static void *uploader_main(void *arg)
         queue_unpop(p);
         if (stopping)
             break;
+        /* 1 s, 2 s, 4 s, ... up to a minute, or six upload intervals if shorter */
+        int cap = R.cfg.upload_interval_ms * 6 < 60000 ? R.cfg.upload_interval_ms * 6 : 60000;
         backoff_ms = backoff_ms ? backoff_ms * 2 : 1000;
-        if (backoff_ms > 60000)
-            backoff_ms = 60000;
+        if (backoff_ms > cap)
+            backoff_ms = cap < 1000 ? 1000 : cap;
         for (int waited = 0; waited < backoff_ms && !atomic_load(&R.stop); waited += 100)
             sleep_ms(100);
     }

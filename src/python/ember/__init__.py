@@ -168,5 +168,19 @@ def _after_fork_in_child():
     _ember._after_fork_child()
 
 
+_orig_bootstrap_inner = threading.Thread._bootstrap_inner
+
+
+def _bootstrap_inner(self):
+    # a new thread gets its CPU timer at once (short-lived request threads
+    # would end before the sampler's next /proc scan finds them)
+    try:
+        _ember.register_thread()
+    except Exception:  # never let profiling break a thread
+        pass
+    _orig_bootstrap_inner(self)
+
+
+threading.Thread._bootstrap_inner = _bootstrap_inner
 atexit.register(shutdown)
 os.register_at_fork(after_in_child=_after_fork_in_child)
