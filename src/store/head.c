@@ -33,6 +33,8 @@ struct head *head_new(const char *tenant, size_t tenant_len)
     strtab_init(&h->lstr);
     hmap_init(&h->by_hash);
     hmap_init(&h->postings_idx);
+    h->min_t = INT64_MAX;
+    h->max_t = INT64_MIN;
     return h;
 }
 
@@ -68,7 +70,7 @@ void head_free(struct head *h)
 /* ---- apply ---- */
 
 /* Returns room for at least need bytes at the arena's end (not yet taken). */
-static uint8_t *arena_reserve(struct head *h, size_t need)
+uint8_t *head_arena_reserve(struct head *h, size_t need)
 {
     if (!h->chunks || h->chunk_cap - h->chunk_used < need) {
         size_t cap = need > CHUNK_SIZE ? need : CHUNK_SIZE;
@@ -95,7 +97,8 @@ static uint32_t find_series(struct head *h, const uint32_t *pairs, size_t n, uin
     return UINT32_MAX;
 }
 
-static uint32_t add_series(struct head *h, const uint32_t *pairs, size_t n, uint64_t hash)
+static uint32_t add_series(struct head *h, const uint32_t *pairs, size_t n, uint64_t hash,
+                           int postings)
 {
     struct hseries *s = xcalloc(1, sizeof(*s));
     uint32_t id = (uint32_t)h->series.len;
@@ -113,7 +116,7 @@ static uint32_t add_series(struct head *h, const uint32_t *pairs, size_t n, uint
     s->next_same = created ? UINT32_MAX : (uint32_t)*first;
     *first = id;
     VEC_PUSH(h->series, s);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; postings && i < n; i++) {
         uint64_t key = (uint64_t)pairs[2 * i] << 32 | pairs[2 * i + 1];
         uint64_t *idx = hmap_put(&h->postings_idx, key, &created);
         if (created) {
@@ -152,6 +155,25 @@ static void add_profile(struct hseries *s, const struct hprofile *p)
     }
     s->profiles.data[at] = *p;
     s->profiles.len++;
+}
+
+uint32_t head_series_get(struct head *h, const uint32_t *pairs, size_t n, int postings)
+{
+    uint64_t hash = hash_bytes(pairs, n * 2 * sizeof(uint32_t));
+    uint32_t sid = find_series(h, pairs, n, hash);
+    return sid != UINT32_MAX ? sid : add_series(h, pairs, n, hash, postings);
+}
+
+void head_add_profile(struct head *h, uint32_t sid, const struct hprofile *hp)
+{
+    h->chunk_used += hp->len;
+    add_profile(h->series.data[sid], hp);
+    h->nprofiles++;
+    h->nsamples += hp->nsamples;
+    if (hp->time_ns < h->min_t)
+        h->min_t = hp->time_ns;
+    if (hp->time_ns > h->max_t)
+        h->max_t = hp->time_ns;
 }
 
 /* Re-maps the batch's local symbol ids to the head's and adds its profiles. Write lock held. */
@@ -205,14 +227,14 @@ static void apply_locked(struct head *h, const uint8_t *p)
         uint64_t hash = hash_bytes(pairs, nl * 2 * sizeof(uint32_t));
         uint32_t sid = find_series(h, pairs, nl, hash);
         if (sid == UINT32_MAX)
-            sid = add_series(h, pairs, nl, hash);
+            sid = add_series(h, pairs, nl, hash, 1);
 
         struct hprofile hp;
         hp.time_ns = unzigzag(varint_get(&p));
         hp.duration_ns = unzigzag(varint_get(&p));
         varint_get(&p); /* period: not kept in the head yet */
         uint64_t ns = varint_get(&p);
-        uint8_t *w = arena_reserve(h, ns * 15), *w0 = w;
+        uint8_t *w = head_arena_reserve(h, ns * 15), *w0 = w;
         int64_t total = 0;
         for (uint64_t j = 0; j < ns; j++) {
             uint32_t stack = nmap[varint_get(&p)];
@@ -225,10 +247,8 @@ static void apply_locked(struct head *h, const uint8_t *p)
         hp.data = w0;
         hp.len = (uint32_t)(w - w0);
         hp.nsamples = (uint32_t)ns;
-        h->chunk_used += hp.len;
-        add_profile(h->series.data[sid], &hp);
-        h->nprofiles++;
-        h->nsamples += ns;
+        hp.count = 1;
+        head_add_profile(h, sid, &hp);
     }
     free(smap);
     free(fmap);
@@ -365,7 +385,7 @@ int head_merge(struct head *h, const struct selector *sel, int64_t from, int64_t
                 *hmap_put(&acc, stack, NULL) += (uint64_t)v;
             }
             ss->total += hp->total;
-            ss->nprofiles++;
+            ss->nprofiles += hp->count;
         }
     }
     /* stacks already in ss (a caller merging several queries into one set) stay unique */
@@ -400,7 +420,7 @@ int head_merge(struct head *h, const struct selector *sel, int64_t from, int64_t
 }
 
 int head_totals(struct head *h, const struct selector *sel, int64_t from, int64_t until,
-                int64_t step, int64_t *values, size_t nsteps)
+                int64_t origin, int64_t step, int64_t *values, size_t nsteps)
 {
     idvec ids = {0};
     pthread_rwlock_rdlock(&h->lock);
@@ -411,7 +431,7 @@ int head_totals(struct head *h, const struct selector *sel, int64_t from, int64_
             const struct hprofile *hp = &s->profiles.data[k];
             if (hp->time_ns >= until)
                 break;
-            uint64_t slot = (uint64_t)(hp->time_ns - from) / (uint64_t)step;
+            uint64_t slot = (uint64_t)(hp->time_ns - origin) / (uint64_t)step;
             if (slot < nsteps)
                 values[slot] += hp->total;
         }

@@ -27,6 +27,7 @@ struct hprofile {
     const uint8_t *data;
     uint32_t len;
     uint32_t nsamples;
+    uint32_t count; /* raw profiles summed into this one: 1, or more in a rollup bucket */
 };
 
 struct hseries {
@@ -55,6 +56,7 @@ struct head {
     struct head_chunk *chunks;   /* sample arena */
     size_t chunk_used, chunk_cap;
     uint64_t nprofiles, nsamples, arena_bytes;
+    int64_t min_t, max_t; /* of the profiles' times; INT64_MAX, INT64_MIN when empty */
 };
 
 /* Returns a new, empty head for tenant (copied). */
@@ -70,13 +72,27 @@ void head_free(struct head *h);
 void head_apply(struct head *h, const uint8_t *payload, size_t len);
 
 /*
+ * Building blocks for block.c (loading a block into a head, merging heads);
+ * the caller holds the write lock or owns h alone.
+ * head_series_get(): id of the series with these (name id, value id) pairs
+ * in h->lstr (sorted by name), added if new; with postings 0 the caller
+ * fills h->postings itself.
+ * head_arena_reserve(): room for need bytes; head_add_profile() takes
+ * hp->len bytes of it (hp->data must point there) and files the profile.
+ */
+uint32_t head_series_get(struct head *h, const uint32_t *pairs, size_t n, int postings);
+uint8_t *head_arena_reserve(struct head *h, size_t need);
+void head_add_profile(struct head *h, uint32_t sid, const struct hprofile *hp);
+
+/*
  * Queries: each takes the read lock. sel may be NULL (every series); only
  * series with a profile in [from, until) take part.
  */
 int head_merge(struct head *h, const struct selector *sel, int64_t from, int64_t until,
                struct stackset *ss);
+/* Adds each profile's total with time in [from, until) to values[(time - origin) / step]. */
 int head_totals(struct head *h, const struct selector *sel, int64_t from, int64_t until,
-                int64_t step, int64_t *values, size_t nsteps);
+                int64_t origin, int64_t step, int64_t *values, size_t nsteps);
 /* Adds the label names (name NULL) or the values of label name to set (string ids in set_tab). */
 void head_label_strings(struct head *h, const struct selector *sel, int64_t from, int64_t until,
                         const char *name, struct strtab *set);

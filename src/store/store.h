@@ -17,6 +17,14 @@ struct store_opts {
     uint64_t retention_bytes;   /* 0 = no size cap */
     int fsync;                  /* 1 (default): acknowledge only after fsync */
     uint64_t wal_segment_bytes; /* WAL segments rotate past this size; 0 = 64 MiB */
+    /* blocks (see docs/internals/STORE.md); zeros = defaults */
+    uint64_t head_max_bytes;  /* cut the heads into block files past this sample arena; 64 MiB */
+    int64_t head_max_span_ns; /* ... or when a head's data spans this much time; 1 h */
+    uint64_t cache_bytes;     /* decoded block data kept for queries; 256 MiB */
+    int background;           /* 1 (default): a thread cuts, compacts and applies retention */
+    /* the wall clock for retention and compaction (tests); NULL = time_now_ns() */
+    int64_t (*clock)(void *arg);
+    void *clock_arg;
 };
 
 void store_opts_default(struct store_opts *o);
@@ -92,13 +100,31 @@ typedef int (*store_series_cb)(const struct labels *l, void *arg);
 /* Calls cb for each matching series with data in the range, in label order. */
 int store_series(struct store *s, const struct store_query *q, store_series_cb cb, void *arg);
 
+/*
+ * Maintenance, normally run by the store's own thread (opts.background):
+ * store_flush() cuts every tenant's head into level-1 block files now and
+ * deletes the WAL segments they cover; store_maintain() cuts the heads that
+ * are due (size or time span), compacts the level-1 blocks of each ended
+ * day into one level-2 block, applies retention and trims the block cache.
+ * Both return 0 or the first error (logged; nothing acknowledged is lost:
+ * what could not be written stays in memory and in the WAL).
+ */
+int store_flush(struct store *s);
+int store_maintain(struct store *s);
+
+#define STORE_LEVELS 3 /* block levels 1.. (index 0 unused) */
+
 /* Statistics for /metrics. */
 struct store_stats {
-    uint64_t series, profiles, samples;
-    uint64_t bytes_on_disk;
+    uint64_t series, profiles, samples; /* series: of the heads; profiles, samples: everywhere */
+    uint64_t bytes_on_disk;             /* wal + blocks */
     uint64_t head_bytes;
     /* write-ahead log: records appended or replayed, fsyncs and their latency */
     uint64_t wal_records, wal_syncs, wal_sync_ns_total, wal_sync_ns_max;
+    uint64_t wal_bytes;
+    uint64_t blocks[STORE_LEVELS], block_bytes[STORE_LEVELS]; /* per level; [0]: being written */
+    uint64_t cache_bytes;                                    /* decoded blocks in memory */
+    uint64_t cuts, compactions, blocks_deleted, maintenance_errors;
 };
 void store_get_stats(struct store *s, struct store_stats *st);
 

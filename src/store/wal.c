@@ -239,6 +239,7 @@ int wal_open(struct wal *w, const char *dir, uint64_t seg_max, int do_sync, wal_
             continue;
         }
         char *path = seg_path(w, no);
+        w->replay_seg = no;
         err = replay_segment(w, path, cb, arg, &size);
         if (!err && size == WAL_SEG_HDR && io_unlink(path) == 0)
             size = 0; /* no records: one less file to read at the next start */
@@ -246,6 +247,10 @@ int wal_open(struct wal *w, const char *dir, uint64_t seg_max, int do_sync, wal_
         if (err)
             goto out;
         w->closed_bytes += size;
+        if (size) {
+            struct wal_seg_info si = {no, size};
+            VEC_PUSH(w->closed, si);
+        }
         if (no > w->seg_no)
             w->seg_no = no;
     }
@@ -271,6 +276,8 @@ void wal_close(struct wal *w)
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cond);
     FREE_AND_NULL(w->dir);
+    FREE_AND_NULL(w->closed.data);
+    w->closed.len = w->closed.cap = 0;
     w->fd = -1;
 }
 
@@ -342,6 +349,8 @@ static int rotate(struct wal *w)
             pthread_cond_wait(&w->cond, &w->mu);
     }
     if (w->fd >= 0) {
+        struct wal_seg_info si = {w->seg_no, w->size};
+        VEC_PUSH(w->closed, si);
         w->closed_bytes += w->size;
         io_close(w->fd);
         w->fd = -1;
@@ -401,6 +410,53 @@ int wal_append(struct wal *w, uint8_t *rec, size_t rec_len)
     err = me.err;
 out:
     pthread_mutex_unlock(&w->mu);
+    return err;
+}
+
+int wal_cut(struct wal *w, uint64_t *seg)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->rotating)
+        pthread_cond_wait(&w->cond, &w->mu);
+    int err = rotate(w);
+    *seg = w->seg_no;
+    pthread_mutex_unlock(&w->mu);
+    return err;
+}
+
+int wal_drop_below(struct wal *w, uint64_t seg)
+{
+    int err = 0, dropped = 0;
+    pthread_mutex_lock(&w->mu);
+    size_t k = 0;
+    for (size_t i = 0; i < w->closed.len; i++) {
+        struct wal_seg_info si = w->closed.data[i];
+        if (si.no < seg && !err) {
+            char *path = seg_path(w, si.no);
+            err = io_unlink(path);
+            if (err == -ENOENT)
+                err = 0;
+            if (err)
+                log_error("cannot delete checkpointed wal segment '%s': %s", path,
+                          ember_strerror(err));
+            free(path);
+            if (!err) {
+                w->closed_bytes -= si.size;
+                dropped = 1;
+                continue;
+            }
+        }
+        w->closed.data[k++] = si;
+    }
+    w->closed.len = k;
+    pthread_mutex_unlock(&w->mu);
+    if (dropped && w->do_sync) {
+        int e = io_fsync_dir(w->dir);
+        if (e && !err) {
+            log_error("cannot sync wal directory '%s': %s", w->dir, ember_strerror(e));
+            err = e;
+        }
+    }
     return err;
 }
 

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/xalloc.h"
+
 /*
  * On disk (little endian; see docs/internals/STORE.md): a directory of
  * segments named %016llx.wal. A segment starts with the 16-byte header
@@ -29,6 +31,9 @@
 typedef int (*wal_replay_cb)(const uint8_t *payload, size_t len, void *arg);
 
 struct wal_waiter;
+struct wal_seg_info {
+    uint64_t no, size;
+};
 
 struct wal {
     char *dir;
@@ -46,6 +51,9 @@ struct wal {
     int rotating;         /* a rotation is draining the pending records */
     int broken;           /* the segment's tail could not be cleaned: rotate before writing */
     struct wal_waiter *pending, *pending_tail;
+    /* the closed segments still on disk: number and size, ascending; under mu */
+    VEC(struct wal_seg_info) closed;
+    uint64_t replay_seg; /* during wal_open: the segment whose records cb receives */
     /* statistics, under mu */
     uint64_t closed_bytes; /* bytes of the other segments */
     uint64_t nsyncs, sync_ns_total, sync_ns_max;
@@ -75,6 +83,21 @@ void wal_close(struct wal *w);
  * case where the cut itself fails). Thread-safe.
  */
 int wal_append(struct wal *w, uint8_t *rec, size_t rec_len);
+
+/*
+ * Closes the current segment (after syncing what is pending) and starts a
+ * new one; *seg receives its number: every record appended before the call
+ * returned is in a segment numbered below it. The caller keeps appends out
+ * while it matters which side of the cut they land on. Returns 0 or a
+ * negative error (logged).
+ */
+int wal_cut(struct wal *w, uint64_t *seg);
+/*
+ * Deletes the closed segments numbered below seg (their records are in
+ * block files: a checkpoint) and syncs the directory. Returns 0 or the
+ * first error (logged; the remaining segments are kept and replayed).
+ */
+int wal_drop_below(struct wal *w, uint64_t seg);
 
 struct wal_stats {
     uint64_t disk_bytes, records, syncs, sync_ns_total, sync_ns_max;

@@ -652,3 +652,332 @@ TEST(store_survives_random_wal_damage)
     free(wal);
     free(dir);
 }
+
+/* ---- blocks, checkpoints, rollups, compaction, retention ---- */
+
+static int64_t fake_now = T0;
+
+static int64_t fake_clock(void *arg)
+{
+    (void)arg;
+    return __atomic_load_n(&fake_now, __ATOMIC_RELAXED);
+}
+
+/* A store without the maintenance thread, on the fake clock. */
+static int64_t test_span_ns;
+
+static struct store *open_store2(const char *dir, uint64_t head_max_bytes, uint64_t retention_bytes)
+{
+    struct store_opts o;
+    struct store *s;
+    store_opts_default(&o);
+    o.data_dir = dir;
+    o.background = 0;
+    o.head_max_bytes = head_max_bytes;
+    o.retention_bytes = retention_bytes;
+    o.clock = fake_clock;
+    o.head_max_span_ns = test_span_ns;
+    ASSERT_OK(store_open(&s, &o));
+    return s;
+}
+
+static size_t count_files(const char *dir, const char *sub, const char *suffix)
+{
+    char p[512];
+    char **names;
+    size_t n;
+    snprintf(p, sizeof(p), "%s/%s", dir, sub);
+    ASSERT_OK(io_list(p, suffix, &names, &n));
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return n;
+}
+
+/* Totals of tenant t1 (every series) over [from, from + n*step) as text. */
+static char *totals_text(struct store *s, int64_t from, int64_t step, size_t n)
+{
+    int64_t v[512] = {0};
+    struct store_query q = {"t1", NULL, from, from + (int64_t)n * step};
+    ASSERT(n <= 512);
+    ASSERT_OK(store_totals(s, &q, step, v, n));
+    struct buf b = BUF_INIT;
+    buf_puts(&b, "");
+    for (size_t i = 0; i < n; i++)
+        buf_printf(&b, "%lld,", (long long)v[i]);
+    return buf_detach(&b, NULL);
+}
+
+TEST(store_block_cut_and_restart)
+{
+    char *dir = strdup(tmp_path("data"));
+    struct store *s = open_store2(dir, 0, 0);
+    ASSERT_OK(append1(s, "t1", "api", T0, "main;a 1\nmain;b 2"));
+    ASSERT_OK(append1(s, "t1", "api", T0 + 10 * SEC, "main;a 10"));
+    ASSERT_OK(append1(s, "t2", "db", T0 + 5 * SEC, "main;q 7"));
+    char *before = merge(s, "t1", NULL, 0, INT64_MAX, NULL);
+    ASSERT_STREQ(before, "main;a 11\nmain;b 2");
+    ASSERT_OK(store_flush(s));
+    ASSERT_EQ(count_files(dir, "blocks", ".blk"), 2); /* one per tenant */
+    struct store_stats st;
+    store_get_stats(s, &st);
+    ASSERT_EQ(st.blocks[1], 2);
+    ASSERT_EQ(st.profiles, 3);
+    ASSERT_MERGE(s, "t1", NULL, "main;a 11\nmain;b 2");
+    ASSERT_MERGE(s, "t2", NULL, "main;q 7");
+    /* the checkpoint removed the covered segments: only the new, empty one is left */
+    ASSERT_EQ(count_files(dir, "wal", ".wal"), 1);
+    ASSERT_OK(append1(s, "t1", "api", T0 + 20 * SEC, "main;b 5\nmain;c 1"));
+    ASSERT_MERGE(s, "t1", NULL, "main;a 11\nmain;b 7\nmain;c 1");
+    struct buf ser = BUF_INIT;
+    struct store_query q = {"t1", NULL, 0, INT64_MAX};
+    ASSERT_OK(store_series(s, &q, collect_series, &ser)); /* in block and head: listed once */
+    ASSERT_EQ(strchr(ser.data, '\n') + 1, ser.data + ser.len);
+    buf_release(&ser);
+    store_close(s);
+
+    s = open_store2(dir, 0, 0);
+    ASSERT_MERGE(s, "t1", NULL, "main;a 11\nmain;b 7\nmain;c 1");
+    ASSERT_MERGE(s, "t2", NULL, "main;q 7");
+    int64_t total;
+    char *got = merge(s, "t1", NULL, T0 + 5 * SEC, T0 + 15 * SEC, &total);
+    ASSERT_STREQ(got, "main;a 10");
+    free(got);
+    struct strlist l = {0};
+    ASSERT_OK(store_label_values(s, &q, "service_name", &l));
+    ASSERT_EQ(l.n, 1);
+    ASSERT_STREQ(l.v[0], "api");
+    strlist_release(&l);
+    store_close(s);
+    free(before);
+    free(dir);
+}
+
+TEST(store_block_cut_by_size)
+{
+    char *dir = strdup(tmp_path("data"));
+    struct store *s = open_store2(dir, 1, 0); /* every append passes the size: cut each time */
+    for (int i = 0; i < 5; i++)
+        ASSERT_OK(append1(s, "t1", "api", T0 + i * SEC, "main;a 1"));
+    ASSERT_EQ(count_files(dir, "blocks", ".blk"), 5);
+    ASSERT_MERGE(s, "t1", NULL, "main;a 5");
+    store_close(s);
+    s = open_store2(dir, 0, 0);
+    ASSERT_MERGE(s, "t1", NULL, "main;a 5");
+    store_close(s);
+    free(dir);
+}
+
+/* Flips one byte of the only block file at offset from its end (negative) or start. */
+static void damage_block(const char *dir, long off)
+{
+    char p[512], **names;
+    size_t n;
+    snprintf(p, sizeof(p), "%s/blocks", dir);
+    ASSERT_OK(io_list(p, ".blk", &names, &n));
+    ASSERT_EQ(n, 1);
+    snprintf(p, sizeof(p), "%s/blocks/%s", dir, names[0]);
+    free(names[0]);
+    free(names);
+    int fd = open(p, O_RDWR);
+    ASSERT(fd >= 0);
+    off_t at = off < 0 ? file_size(p) + off : off;
+    unsigned char c;
+    ASSERT_EQ(pread(fd, &c, 1, at), 1);
+    c ^= 0x5a;
+    ASSERT_EQ(pwrite(fd, &c, 1, at), 1);
+    close(fd);
+}
+
+TEST(store_block_corrupt_is_skipped)
+{
+    /* a damaged section: the store opens, the block is skipped at query time */
+    char *dir = strdup(tmp_path("data"));
+    struct store *s = open_store2(dir, 0, 0);
+    ASSERT_OK(append1(s, "t1", "api", T0, "main;a 1"));
+    ASSERT_OK(store_flush(s));
+    store_close(s);
+    damage_block(dir, 40); /* inside the first sections */
+    s = open_store2(dir, 0, 0);
+    char *got = merge(s, "t1", NULL, 0, INT64_MAX, NULL);
+    ASSERT_STREQ(got, "");
+    free(got);
+    ASSERT_OK(append1(s, "t1", "api", T0 + SEC, "main;b 2")); /* the store still works */
+    ASSERT_MERGE(s, "t1", NULL, "main;b 2");
+    store_close(s);
+    free(dir);
+
+    /* a damaged trailer: skipped at open */
+    dir = strdup(tmp_path("data2"));
+    s = open_store2(dir, 0, 0);
+    ASSERT_OK(append1(s, "t1", "api", T0, "main;a 1"));
+    ASSERT_OK(store_flush(s));
+    store_close(s);
+    damage_block(dir, -3);
+    s = open_store2(dir, 0, 0);
+    ASSERT_MERGE(s, "t1", NULL, "");
+    store_close(s);
+    free(dir);
+}
+
+TEST(store_block_write_failure_keeps_data)
+{
+    char *dir = strdup(tmp_path("data"));
+    struct store *s = open_store2(dir, 0, 0);
+    ASSERT_OK(append1(s, "t1", "api", T0, "main;a 1"));
+    struct io_fault f = {IO_MASK(IO_PWRITE), 2, ENOSPC, 1, 0}; /* 1: wal header, 2: block */
+    io_fault_set(&f);
+    ASSERT(store_flush(s) < 0);
+    io_fault_clear();
+    ASSERT_EQ(count_files(dir, "blocks", ".blk"), 0);
+    ASSERT_EQ(count_files(dir, "blocks", ".tmp"), 0);
+    ASSERT_MERGE(s, "t1", NULL, "main;a 1"); /* still in memory */
+    ASSERT_OK(append1(s, "t1", "api", T0 + SEC, "main;b 2"));
+    store_close(s);
+    s = open_store2(dir, 0, 0); /* and in the wal */
+    ASSERT_MERGE(s, "t1", NULL, "main;a 1\nmain;b 2");
+    ASSERT_OK(store_flush(s)); /* now it works */
+    ASSERT_MERGE(s, "t1", NULL, "main;a 1\nmain;b 2");
+    store_close(s);
+    s = open_store2(dir, 0, 0);
+    ASSERT_MERGE(s, "t1", NULL, "main;a 1\nmain;b 2");
+    store_close(s);
+    free(dir);
+}
+
+TEST(store_checkpoint_interrupted_no_duplicates)
+{
+    /* the block is durable but the wal segments could not be deleted (as after a crash) */
+    char *dir = strdup(tmp_path("data"));
+    struct store *s = open_store2(dir, 0, 0);
+    ASSERT_OK(append1(s, "t1", "api", T0, "main;a 1"));
+    ASSERT_OK(append1(s, "t2", "api", T0, "main;z 3"));
+    struct io_fault f = {IO_MASK(IO_UNLINK), 1, EIO, 1, 0};
+    io_fault_set(&f);
+    ASSERT(store_flush(s) < 0);
+    io_fault_clear();
+    ASSERT_EQ(count_files(dir, "blocks", ".blk"), 2);
+    ASSERT(count_files(dir, "wal", ".wal") >= 2);
+    ASSERT_OK(append1(s, "t1", "api", T0 + SEC, "main;b 2"));
+    store_close(s);
+    s = open_store2(dir, 0, 0);
+    ASSERT_MERGE(s, "t1", NULL, "main;a 1\nmain;b 2");
+    ASSERT_MERGE(s, "t2", NULL, "main;z 3");
+    ASSERT_OK(store_flush(s));
+    store_close(s);
+    s = open_store2(dir, 0, 0);
+    ASSERT_MERGE(s, "t1", NULL, "main;a 1\nmain;b 2");
+    ASSERT_EQ(count_files(dir, "wal", ".wal"), 1);
+    store_close(s);
+    free(dir);
+}
+
+static uint64_t rng_state = 88172645463325252ULL;
+
+static uint64_t rnd(uint64_t n)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state % n;
+}
+
+/* Random profiles over 3 days into a and b; b is flushed every 6 hours of data. */
+static void fill_random(struct store *a, struct store *b)
+{
+    static const char *const stacks[] = {"main;a", "main;a;x", "main;b", "main;b;y;z", "main;c",
+                                         "main;a;x;q", "run;gc", "run;gc;mark", "main;d"};
+    int64_t t = T0 - 1800 * SEC, end = T0 + 3 * 86400 * SEC, next_flush = T0;
+    while (t < end) {
+        struct profile_batch batch;
+        batch_init(&batch);
+        for (int k = 0; k < 8; k++) {
+            t += (int64_t)rnd(900) * SEC + (int64_t)rnd(1000);
+            struct buf f = BUF_INIT;
+            int ns = 1 + (int)rnd(4);
+            for (int j = 0; j < ns; j++)
+                buf_printf(&f, "%s%s %d", j ? "\n" : "", stacks[rnd(9)], 1 + (int)rnd(1000));
+            int64_t pt = rnd(10) ? t : t - (int64_t)rnd(3600) * SEC; /* some late arrivals */
+            add_prof(&batch, rnd(3) ? "api" : "db", rnd(4) ? PT_CPU : PT_WALL, pt, f.data);
+            buf_release(&f);
+        }
+        ASSERT_OK(store_append(a, "t1", &batch));
+        ASSERT_OK(store_append(b, "t1", &batch));
+        batch_release(&batch);
+        if (t >= next_flush) {
+            ASSERT_OK(store_flush(b));
+            next_flush += 6 * 3600 * SEC;
+        }
+    }
+}
+
+#define NQ 60
+
+/* Runs NQ random merges and totals (seeded) and returns their answers as one text. */
+static char *random_queries(struct store *s, uint64_t seed)
+{
+    uint64_t saved = rng_state;
+    rng_state = seed;
+    struct buf out = BUF_INIT;
+    static const char *const sels[] = {NULL, "{service_name=\"api\"}", PT_CPU,
+                                       PT_WALL "{service_name=\"db\"}"};
+    static const int64_t steps[] = {60, 300, 3600, 7, 90, 86400, 1800};
+    for (int i = 0; i < NQ; i++) {
+        int64_t from = T0 - 3600 * SEC + (int64_t)rnd(4 * 86400) * SEC;
+        if (rnd(2))
+            from -= from % (3600 * SEC);
+        else if (rnd(2))
+            from -= from % (60 * SEC);
+        int64_t until = from + (int64_t)rnd(3 * 86400) * SEC + (int64_t)rnd(1000);
+        const char *sel = sels[rnd(4)];
+        int64_t total;
+        char *m = merge(s, "t1", sel, from, until, &total);
+        buf_printf(&out, "merge %d [%lld,%lld) %s total %lld\n%s\n", i, (long long)from,
+                   (long long)until, sel ? sel : "*", (long long)total, m);
+        free(m);
+        int64_t step = steps[rnd(7)] * SEC;
+        char *tt = totals_text(s, from, step, 1 + rnd(200));
+        buf_printf(&out, "totals step %lld: %s\n", (long long)step, tt);
+        free(tt);
+    }
+    rng_state = saved;
+    return buf_detach(&out, NULL);
+}
+
+TEST(store_rollups_equal_raw)
+{
+    char *da = strdup(tmp_path("raw")), *db = strdup(tmp_path("blocks"));
+    fake_now = T0 + 10 * 86400 * SEC; /* every day has ended: compaction runs */
+    test_span_ns = 365 * 86400 * SEC; /* a: everything stays in the head */
+    struct store *a = open_store2(da, 1ull << 40, 0);
+    test_span_ns = 0;
+    struct store *b = open_store2(db, 1ull << 40, 0);
+    fill_random(a, b);
+    ASSERT_OK(store_flush(b));
+    struct store_stats st;
+    store_get_stats(b, &st);
+    ASSERT(st.blocks[1] >= 10);
+    char *want = random_queries(a, 12345);
+    char *got = random_queries(b, 12345);
+    ASSERT_STREQ(got, want); /* level-1 blocks, minute and hour rollups */
+    free(got);
+    ASSERT_OK(store_maintain(b));
+    store_get_stats(b, &st);
+    ASSERT_EQ(st.blocks[1], 0);
+    ASSERT(st.blocks[2] >= 3 && st.blocks[2] <= 5);
+    ASSERT_EQ(st.compactions, st.blocks[2]);
+    got = random_queries(b, 12345);
+    ASSERT_STREQ(got, want); /* level-2 blocks */
+    free(got);
+    store_close(b);
+    b = open_store2(db, 1ull << 40, 0);
+    got = random_queries(b, 12345);
+    ASSERT_STREQ(got, want); /* after a restart */
+    free(got);
+    free(want);
+    store_close(a);
+    store_close(b);
+    free(da);
+    free(db);
+    fake_now = T0;
+}
