@@ -60,14 +60,27 @@ static __thread int t_slot __attribute__((tls_model("initial-exec"))) = -1;
  * the chain. libunwind's local unwinder keeps no global locks with the
  * per-thread cache and allocates from its own mmap pools.
  */
+/* Set while this thread runs libunwind: its locks are not re-entrant, so a signal arriving then
+ * must not unwind with it again (that sample keeps the frame-pointer stack). */
+static __thread volatile int t_in_unwind __attribute__((tls_model("initial-exec")));
+/* One thread at a time in libunwind: its internal mutex is then never contended, so a signal
+ * handler can never block on it (a thread that finds it busy keeps the frame-pointer stack). */
+static atomic_flag g_unw_busy = ATOMIC_FLAG_INIT;
+
 static size_t dwarf_unwind(unw_context_t *uc, int from_signal, uint64_t *pcs, size_t max,
                            size_t skip)
 {
+    if (t_in_unwind)
+        return 0;
+    if (atomic_flag_test_and_set_explicit(&g_unw_busy, memory_order_acquire))
+        return 0;
+    t_in_unwind = 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    size_t n = 0;
     unw_cursor_t cur;
     if (from_signal ? unw_init_local2(&cur, uc, UNW_INIT_SIGNAL_FRAME) < 0
                     : unw_init_local(&cur, uc) < 0)
-        return 0;
-    size_t n = 0;
+        goto out;
     for (size_t i = 0; n < max; i++) {
         unw_word_t ip = 0;
         if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || ip < 4096)
@@ -80,6 +93,10 @@ static size_t dwarf_unwind(unw_context_t *uc, int from_signal, uint64_t *pcs, si
         if (unw_step(&cur) <= 0)
             break;
     }
+out:
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    t_in_unwind = 0;
+    atomic_flag_clear_explicit(&g_unw_busy, memory_order_release);
     return n;
 }
 
@@ -103,6 +120,9 @@ NO_SANITIZE static void on_sigprof(int sig, siginfo_t *si, void *uctx)
 {
     (void)sig;
     int saved = errno;
+    /* whatever the handler calls (libunwind takes a mutex) must not reach our hooks */
+    int guard = pl_guard;
+    pl_guard = 1;
     if (!atomic_load_explicit(&g_on, memory_order_acquire) || si->si_code != SI_TIMER)
         goto out;
     int kind = si->si_value.sival_int;
@@ -146,6 +166,7 @@ NO_SANITIZE static void on_sigprof(int sig, siginfo_t *si, void *uctx)
     slot->weight = 1u + (uint32_t)(si->si_overrun > 0 ? si->si_overrun : 0);
     atomic_store_explicit(&slot->state, SLOT_FULL, memory_order_release);
 out:
+    pl_guard = guard;
     errno = saved;
 }
 

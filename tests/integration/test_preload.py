@@ -150,6 +150,17 @@ def test_no_frame_pointers_qsort_full_stacks():
             check(not full, f"fp only: unexpectedly complete stacks: {cum}")
 
 
+def test_stress_threads_fork_exec_no_deadlock():
+    """Threads created and destroyed in waves, malloc/realloc/free and a mutex, fork + exec, with
+    every profile on, a tiny sampling mean and 1 s uploads: must finish, correct, three times."""
+    exe = workload("stress")
+    for i in range(3):
+        out = run("pl-stress", [exe], "cpu,wall,alloc,lock", ("--alloc-bytes", "4096", "--interval", "1"),
+                  timeout=90)
+        check(out.strip() == "count 40000 40000", f"run {i}: {out}")
+    check(top("pl-stress", "memory:alloc_objects:count:space:bytes")["total"] > 0, "no allocations stored")
+
+
 def test_server_down_program_runs_on():
     exe = workload("alloc_known")
     e = dict(os.environ, EMBER_LOG_LEVEL="1")
