@@ -374,7 +374,7 @@ static void flush(struct host_agent *a)
             else
                 sent++;
         }
-        if (p->gone || kill((pid_t)p->pid, 0) < 0) {
+        if (p->gone || !proc_alive((pid_t)p->pid)) {
             hproc_free(p);
             continue;
         }
@@ -496,6 +496,10 @@ int host_agent_run(const struct host_opts *o, volatile sig_atomic_t *stop)
         nanosleep(&ts, NULL);
         int64_t now = time_mono_ns();
         int done = o->duration_s > 0 && now - start >= (int64_t)o->duration_s * 1000000000LL;
+        if (o->pid && !proc_alive((pid_t)o->pid)) {
+            log_info("agent: process %" PRIu32 " exited; sending the last profiles", o->pid);
+            done = 1;
+        }
         if (a.perf)
             perf_sampler_drain(a.perf, on_sample, &a);
         if (a.bpf && (now >= next_drain || done || *stop)) {

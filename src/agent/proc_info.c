@@ -149,3 +149,17 @@ int proc_info_read(const char *root, pid_t pid, struct proc_info *info)
     free(cg);
     return 0;
 }
+
+int proc_alive(pid_t pid)
+{
+    char path[64];
+    size_t len = 0;
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    char *st = read_small(path, 4096, &len);
+    if (!st)
+        return 0;
+    const char *rp = strrchr(st, ')'); /* comm may hold spaces and parentheses */
+    int alive = rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+    free(st);
+    return alive;
+}

@@ -27,6 +27,9 @@ int proc_info_read(const char *root, pid_t pid, struct proc_info *info);
  */
 int proc_container_id(const char *cgroup, size_t len, char *out, size_t n);
 
+/* 1 if process pid exists and is not a zombie, else 0. */
+int proc_alive(pid_t pid);
+
 /* Value of NAME in an environ block (NUL-separated "K=V"), or NULL. Borrowed from env. */
 const char *proc_environ_get(const char *env, size_t len, const char *name);
 

@@ -1,0 +1,122 @@
+"""test_agent.py - `ember agent` (root only): known CPU split through eBPF and perf_event
+sampling, DWARF unwinding of code without frame pointers, kernel frames, off-CPU time."""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import (CPU_TYPE, EMBER, ROOT, Server, api, check, run, sel,  # noqa: E402
+                     top_map)
+
+WORKLOAD = os.path.join(ROOT, "tests", "agent", "workload.c")
+TMP = tempfile.mkdtemp(prefix="ember-agent-")
+_server = None
+_bins = {}
+
+
+def server():
+    global _server
+    if _server is None:
+        _server = Server()
+        _server.start()
+    return _server
+
+
+def workload(flags, name):
+    if name not in _bins:
+        exe = os.path.join(TMP, name)
+        subprocess.run(["gcc", "-O2", "-g", *flags, "-o", exe, WORKLOAD], check=True)
+        _bins[name] = exe
+    return _bins[name]
+
+
+def can_bpf():
+    return os.geteuid() == 0
+
+
+def profile_run(exe, args, agent_args, env=None, cpu_secs="8"):
+    """Starts the workload, profiles it with the agent until it exits; returns its pid."""
+    srv = server()
+    wl = subprocess.Popen([exe, cpu_secs, *args], stdout=subprocess.DEVNULL, env=env)
+    agent = subprocess.run([EMBER, "agent", "--server", srv.url, "--pid", str(wl.pid),
+                            "--upload-interval", "2s", "--duration", "120s", *agent_args],
+                           capture_output=True, text=True, timeout=180)
+    wl.wait()
+    check(agent.returncode == 0, f"agent failed ({agent.returncode}): {agent.stderr[-2000:]}")
+    return wl.pid, agent.stderr
+
+
+def totals(pid, ptype=CPU_TYPE):
+    top = api(server(), "top", query=sel(ptype, pid=str(pid)), limit=0)
+    check(top["total"] > 0, f"no samples for pid {pid}")
+    tot = {f["name"]: 100.0 * f["total"] / top["total"] for f in top["functions"]}
+    return top, tot
+
+
+def check_split(pid, label):
+    top, tot = totals(pid)
+    for fn, want in (("func_a", 60), ("func_b", 30), ("func_c", 10)):
+        got = tot.get(fn, 0.0)
+        check(abs(got - want) <= 2.0, f"{label}: {fn} has {got:.1f}% of CPU, want {want}±2 "
+                                      f"(totals {sorted(tot.items(), key=lambda x: -x[1])[:8]})")
+    check(tot.get("main", 0) >= 99.0, f"{label}: main on {tot.get('main', 0):.1f}% of stacks")
+    return top
+
+
+def test_bpf_frame_pointers_split():
+    if not can_bpf():
+        print("skip: not root")
+        return
+    exe = workload(["-fno-omit-frame-pointer"], "wl_fp")
+    pid, log = profile_run(exe, ["spin"], ["--backend", "bpf", "--sample-rate", "499"])
+    check("eBPF sampling" in log, log[-1000:])
+    top = check_split(pid, "bpf")
+    series = api(server(), "series", query=sel(CPU_TYPE, pid=str(pid)))["series"]
+    check(len(series) == 1, f"series for pid {pid}: {series}")
+    lab = series[0]["labels"]
+    check(lab.get("service_name") == "wl_fp", f"labels {lab}")
+    check(lab.get("host_name"), f"labels {lab}")
+
+
+def test_service_name_from_environment():
+    if not can_bpf():
+        return
+    exe = workload(["-fno-omit-frame-pointer"], "wl_fp")
+    env = dict(os.environ, OTEL_SERVICE_NAME="otel-checkout")
+    pid, _ = profile_run(exe, ["spin"], ["--labels", "env=test"], env=env, cpu_secs="1")
+    series = api(server(), "series", query=sel(CPU_TYPE, pid=str(pid)))["series"]
+    check(series and series[0]["labels"].get("service_name") == "otel-checkout", f"{series}")
+    check(series[0]["labels"].get("env") == "test", f"{series}")
+
+
+def test_perf_fallback_split():
+    if not can_bpf():
+        return
+    exe = workload(["-fno-omit-frame-pointer"], "wl_fp")
+    pid, log = profile_run(exe, ["spin"], ["--backend", "perf", "--sample-rate", "499"])
+    check("perf_event call-chain sampling" in log, log[-1000:])
+    check_split(pid, "perf")
+
+
+def test_kernel_frames_present():
+    if not can_bpf():
+        return
+    exe = workload(["-fno-omit-frame-pointer"], "wl_fp")
+    pid, _ = profile_run(exe, ["spin"], [], cpu_secs="3")
+    # the workload reads its CPU clock: the vDSO or a syscall; timer interrupts land in the kernel
+    top, tot = totals(pid)
+    files = {f.get("file") for f in top["functions"]}
+    check(any(f and "kernel" in f for f in files) or any(n.startswith(("asm_", "__x64_", "irq"))
+                                                         for n in tot), f"no kernel frames: {list(tot)[:30]}")
+
+
+def teardown():
+    if _server is not None:
+        _server.stop()
+        _server.cleanup()
+
+
+if __name__ == "__main__":
+    run(globals())
