@@ -178,6 +178,38 @@ void metrics_write(struct buf *out, struct store *st)
         buf_printf(out, "ember_store_bytes_on_disk %llu\n", (unsigned long long)ss.bytes_on_disk);
         header(out, "ember_store_head_bytes", "gauge", "Bytes held by the in-memory head.");
         buf_printf(out, "ember_store_head_bytes %llu\n", (unsigned long long)ss.head_bytes);
+        header(out, "ember_store_blocks", "gauge",
+               "Block files by level (0: heads being written).");
+        for (int l = 0; l < STORE_LEVELS; l++)
+            buf_printf(out, "ember_store_blocks{level=\"%d\"} %llu\n", l,
+                       (unsigned long long)ss.blocks[l]);
+        header(out, "ember_store_block_bytes", "gauge", "Bytes of block files by level.");
+        for (int l = 1; l < STORE_LEVELS; l++)
+            buf_printf(out, "ember_store_block_bytes{level=\"%d\"} %llu\n", l,
+                       (unsigned long long)ss.block_bytes[l]);
+        header(out, "ember_store_wal_bytes", "gauge", "Bytes of write-ahead log segments.");
+        buf_printf(out, "ember_store_wal_bytes %llu\n", (unsigned long long)ss.wal_bytes);
+        header(out, "ember_store_wal_fsyncs_total", "counter", "WAL fsyncs (group commits).");
+        buf_printf(out, "ember_store_wal_fsyncs_total %llu\n", (unsigned long long)ss.wal_syncs);
+        header(out, "ember_store_wal_fsync_seconds_total", "counter", "Time spent in WAL fsyncs.");
+        buf_printf(out, "ember_store_wal_fsync_seconds_total %.6f\n",
+                   (double)ss.wal_sync_ns_total / 1e9);
+        header(out, "ember_store_wal_fsync_seconds_max", "gauge", "Slowest WAL fsync.");
+        buf_printf(out, "ember_store_wal_fsync_seconds_max %.6f\n",
+                   (double)ss.wal_sync_ns_max / 1e9);
+        header(out, "ember_store_block_cache_bytes", "gauge",
+               "Decoded block data held for queries.");
+        buf_printf(out, "ember_store_block_cache_bytes %llu\n", (unsigned long long)ss.cache_bytes);
+        header(out, "ember_store_maintenance_total", "counter",
+               "Head cuts, compactions, blocks deleted by retention, maintenance errors.");
+        buf_printf(out, "ember_store_maintenance_total{op=\"cut\"} %llu\n",
+                   (unsigned long long)ss.cuts);
+        buf_printf(out, "ember_store_maintenance_total{op=\"compaction\"} %llu\n",
+                   (unsigned long long)ss.compactions);
+        buf_printf(out, "ember_store_maintenance_total{op=\"retention_delete\"} %llu\n",
+                   (unsigned long long)ss.blocks_deleted);
+        buf_printf(out, "ember_store_maintenance_total{op=\"error\"} %llu\n",
+                   (unsigned long long)ss.maintenance_errors);
     }
     header(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
     buf_printf(out, "process_resident_memory_bytes %llu\n", (unsigned long long)rss_bytes());

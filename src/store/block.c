@@ -20,8 +20,8 @@ const int64_t block_res_ns[BLOCK_NRES] = {0, 60LL * 1000000000LL, 3600LL * 10000
 
 #define ZSTD_LEVEL 3
 
-static const char *const sec_names[BLOCK_NSEC] = {"meta",   "symbols",   "series",
-                                                  "raw",    "rollup-1m", "rollup-1h"};
+static const char *const sec_names[BLOCK_NSEC] = {"meta", "symbols",   "series",
+                                                  "raw",  "rollup-1m", "rollup-1h"};
 
 static uint32_t check32(const void *p, size_t n)
 {
@@ -326,7 +326,8 @@ int block_write(const char *dir, uint64_t id, struct head *h, const struct block
     blk->meta = *meta;
     blk->meta.tenant = xstrdup(meta->tenant);
     blk->meta.sources = xmalloc(meta->nsources * sizeof(uint64_t) + 1);
-    memcpy(blk->meta.sources, meta->sources, meta->nsources * sizeof(uint64_t));
+    if (meta->nsources)
+        memcpy(blk->meta.sources, meta->sources, meta->nsources * sizeof(uint64_t));
 
     pthread_rwlock_rdlock(&h->lock);
     blk->meta.min_t = h->min_t;
@@ -343,12 +344,24 @@ int block_write(const char *dir, uint64_t id, struct head *h, const struct block
     for (int s = 0; s < BLOCK_NSEC && !err; s++) {
         buf_reset(&sec);
         switch (s) {
-        case SEC_META: put_meta(&sec, &blk->meta); break;
-        case SEC_SYMBOLS: put_symbols(&sec, h, &m); break;
-        case SEC_SERIES: put_series(&sec, h); break;
-        case SEC_RAW: put_raw(&sec, h, &m); break;
-        case SEC_1M: put_rollup(&sec, h, &m, block_res_ns[RES_1M]); break;
-        case SEC_1H: put_rollup(&sec, h, &m, block_res_ns[RES_1H]); break;
+        case SEC_META:
+            put_meta(&sec, &blk->meta);
+            break;
+        case SEC_SYMBOLS:
+            put_symbols(&sec, h, &m);
+            break;
+        case SEC_SERIES:
+            put_series(&sec, h);
+            break;
+        case SEC_RAW:
+            put_raw(&sec, h, &m);
+            break;
+        case SEC_1M:
+            put_rollup(&sec, h, &m, block_res_ns[RES_1M]);
+            break;
+        case SEC_1H:
+            put_rollup(&sec, h, &m, block_res_ns[RES_1H]);
+            break;
         }
         err = add_section(&file, blk, s, &sec);
     }
@@ -426,8 +439,8 @@ static int read_section(struct block *b, int sec, uint8_t **out, size_t *len)
     c = xmalloc(clen + 1);
     err = io_pread_full(fd, c, clen, (off_t)off);
     if (err) {
-        log_error("cannot read section %s of block '%s' at offset %" PRIu64 ": %s",
-                  sec_names[sec], b->path, off, ember_strerror(err));
+        log_error("cannot read section %s of block '%s' at offset %" PRIu64 ": %s", sec_names[sec],
+                  b->path, off, ember_strerror(err));
         goto out;
     }
     if (XXH3_64bits(c, clen) != b->sec[sec][3]) {
@@ -437,8 +450,9 @@ static int read_section(struct block *b, int sec, uint8_t **out, size_t *len)
     r = xmalloc(rlen + 1);
     size_t n = ZSTD_decompress(r, rlen, c, clen);
     if (ZSTD_isError(n) || n != rlen) {
-        err = STORE_CORRUPT(b->path, off, ZSTD_isError(n) ? ZSTD_getErrorName(n)
-                                                          : "section size differs from its table");
+        err = STORE_CORRUPT(b->path, off,
+                            ZSTD_isError(n) ? ZSTD_getErrorName(n)
+                                            : "section size differs from its table");
         goto out;
     }
     *out = r;

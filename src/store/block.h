@@ -37,11 +37,11 @@ extern const int64_t block_res_ns[BLOCK_NRES]; /* 0, 60 s, 3600 s */
 
 struct block_meta {
     char *tenant;
-    uint32_t level;        /* 1 = cut from a head, 2 = a day compacted, ... */
-    int64_t min_t, max_t;  /* profile times, inclusive */
-    uint64_t wal_seg;      /* this tenant's wal records in segments below this are in blocks */
+    uint32_t level;       /* 1 = cut from a head, 2 = a day compacted, ... */
+    int64_t min_t, max_t; /* profile times, inclusive */
+    uint64_t wal_seg;     /* this tenant's wal records in segments below this are in blocks */
     uint64_t nseries, nprofiles, nsamples;
-    uint64_t *sources;     /* ids of the blocks merged into this one (deleted after) */
+    uint64_t *sources; /* ids of the blocks merged into this one (deleted after) */
     size_t nsources;
 };
 

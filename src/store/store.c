@@ -26,9 +26,9 @@
 /* A tenant: the live head receiving appends and the older parts, oldest first. */
 struct tenant {
     char *name;
-    struct block *live; /* in-memory block (path NULL) */
+    struct block *live;        /* in-memory block (path NULL) */
     VEC(struct block *) parts; /* frozen heads being written (path NULL) and block files */
-    uint64_t covered_seg; /* at open: its wal records in segments below are in blocks */
+    uint64_t covered_seg;      /* at open: its wal records in segments below are in blocks */
 };
 
 struct store {
@@ -188,8 +188,7 @@ static struct block *remove_part(struct store *s, struct block *b)
     struct tenant *t = find_tenant(s, b->meta.tenant, strlen(b->meta.tenant));
     for (size_t i = 0; t && i < t->parts.len; i++) {
         if (t->parts.data[i] == b) {
-            memmove(&t->parts.data[i], &t->parts.data[i + 1],
-                    (t->parts.len - i - 1) * sizeof(b));
+            memmove(&t->parts.data[i], &t->parts.data[i + 1], (t->parts.len - i - 1) * sizeof(b));
             t->parts.len--;
             return b;
         }
@@ -254,16 +253,17 @@ static int load_blocks(struct store *s)
             VEC_PUSH(all, b);
         free(p);
     }
+    for (size_t i = 0; i < all.len; i++) { /* first mark, then free: sources are read */
+        struct block *b = all.data[i];
+        for (size_t j = 0; j < all.len && !b->dead; j++)
+            for (size_t k = 0; k < all.data[j]->meta.nsources && !b->dead; k++)
+                b->dead = all.data[j]->meta.sources[k] == b->id &&
+                          !strcmp(all.data[j]->meta.tenant, b->meta.tenant);
+    }
     for (size_t i = 0; i < all.len; i++) {
         struct block *b = all.data[i];
-        int merged = 0;
-        for (size_t j = 0; j < all.len && !merged; j++)
-            for (size_t k = 0; k < all.data[j]->meta.nsources && !merged; k++)
-                merged = all.data[j]->meta.sources[k] == b->id &&
-                         !strcmp(all.data[j]->meta.tenant, b->meta.tenant);
-        if (merged) {
+        if (b->dead) {
             log_info("deleting block '%s': merged into another before a restart", b->path);
-            b->dead = 1;
             block_unref(b);
             continue;
         }
@@ -434,8 +434,10 @@ static int write_frozen(struct store *s, uint64_t cut_seg)
     pthread_rwlock_unlock(&s->tenants_lock);
     for (size_t i = 0; i < todo.len; i++) {
         struct block *fz = todo.data[i], *nb;
-        int e = block_write(s->blocks_dir, s->next_block_id, fz->view[RES_RAW], &(struct block_meta){
-            .tenant = fz->meta.tenant, .level = 1, .wal_seg = fz->meta.wal_seg}, s->opts.fsync, &nb);
+        int e = block_write(s->blocks_dir, s->next_block_id, fz->view[RES_RAW],
+                            &(struct block_meta){
+                                .tenant = fz->meta.tenant, .level = 1, .wal_seg = fz->meta.wal_seg},
+                            s->opts.fsync, &nb);
         if (e) {
             if (!err)
                 err = e;
@@ -562,9 +564,9 @@ static int compact(struct store *s)
         }
         struct head *merged = block_merge_heads(heads.data, heads.len, tenant);
         struct block *nb = NULL;
-        int e = m.nsources ? block_write(s->blocks_dir, s->next_block_id, merged, &m,
-                                         s->opts.fsync, &nb)
-                           : 0;
+        int e = m.nsources
+                    ? block_write(s->blocks_dir, s->next_block_id, merged, &m, s->opts.fsync, &nb)
+                    : 0;
         head_free(merged);
         if (!e && nb) {
             s->next_block_id++;
@@ -630,8 +632,7 @@ static void retention(struct store *s)
         if (!old && !big)
             continue;
         log_info("retention: deleting block '%s' (%s, data up to %lld)", b->path,
-                 old ? "older than the retention" : "over the size cap",
-                 (long long)b->meta.max_t);
+                 old ? "older than the retention" : "over the size cap", (long long)b->meta.max_t);
         total -= b->file_bytes;
         remove_part(s, b);
         b->dead = 1; /* unlinked once the queries holding it finish */

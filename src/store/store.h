@@ -123,7 +123,7 @@ struct store_stats {
     uint64_t wal_records, wal_syncs, wal_sync_ns_total, wal_sync_ns_max;
     uint64_t wal_bytes;
     uint64_t blocks[STORE_LEVELS], block_bytes[STORE_LEVELS]; /* per level; [0]: being written */
-    uint64_t cache_bytes;                                    /* decoded blocks in memory */
+    uint64_t cache_bytes;                                     /* decoded blocks in memory */
     uint64_t cuts, compactions, blocks_deleted, maintenance_errors;
 };
 void store_get_stats(struct store *s, struct store_stats *st);

@@ -664,7 +664,7 @@ static int64_t fake_clock(void *arg)
 }
 
 /* A store without the maintenance thread, on the fake clock. */
-static int64_t test_span_ns;
+static int64_t test_span_ns, test_retention_ns;
 
 static struct store *open_store2(const char *dir, uint64_t head_max_bytes, uint64_t retention_bytes)
 {
@@ -677,6 +677,8 @@ static struct store *open_store2(const char *dir, uint64_t head_max_bytes, uint6
     o.retention_bytes = retention_bytes;
     o.clock = fake_clock;
     o.head_max_span_ns = test_span_ns;
+    if (test_retention_ns)
+        o.retention_ns = test_retention_ns;
     ASSERT_OK(store_open(&s, &o));
     return s;
 }
@@ -885,8 +887,9 @@ static uint64_t rnd(uint64_t n)
 /* Random profiles over 3 days into a and b; b is flushed every 6 hours of data. */
 static void fill_random(struct store *a, struct store *b)
 {
-    static const char *const stacks[] = {"main;a", "main;a;x", "main;b", "main;b;y;z", "main;c",
-                                         "main;a;x;q", "run;gc", "run;gc;mark", "main;d"};
+    static const char *const stacks[] = {"main;a",     "main;a;x",    "main;b",
+                                         "main;b;y;z", "main;c",      "main;a;x;q",
+                                         "run;gc",     "run;gc;mark", "main;d"};
     int64_t t = T0 - 1800 * SEC, end = T0 + 3 * 86400 * SEC, next_flush = T0;
     while (t < end) {
         struct profile_batch batch;
@@ -980,4 +983,123 @@ TEST(store_rollups_equal_raw)
     free(da);
     free(db);
     fake_now = T0;
+}
+
+struct query_loop {
+    struct store *s;
+    int stop;
+    unsigned long n;
+};
+
+static void *query_loop(void *arg)
+{
+    struct query_loop *ql = arg;
+    while (!__atomic_load_n(&ql->stop, __ATOMIC_RELAXED)) {
+        struct stackset ss;
+        stackset_init(&ss);
+        struct store_query q = {"t1", NULL, 0, INT64_MAX};
+        store_merge(ql->s, &q, &ss);
+        stackset_release(&ss);
+        int64_t v[4] = {0};
+        store_totals(ql->s, &q, 86400 * SEC, v, 4);
+        ql->n++;
+    }
+    return NULL;
+}
+
+#define DAY (86400 * SEC)
+
+/* One level-1 block per day d in [0, days): a profile "main;d<d> 1" at T0 + d days + 10 s. */
+static void fill_days(struct store *s, int days)
+{
+    for (int d = 0; d < days; d++) {
+        char f[32];
+        snprintf(f, sizeof(f), "main;d%d 1", d);
+        ASSERT_OK(append1(s, "t1", "api", T0 + d * DAY + 10 * SEC, f));
+        ASSERT_OK(store_flush(s));
+    }
+}
+
+TEST(store_retention_by_age_with_queries_running)
+{
+    char *dir = strdup(tmp_path("data"));
+    fake_now = T0;
+    test_retention_ns = 2 * DAY;
+    struct store *s = open_store2(dir, 0, 0);
+    fill_days(s, 5);
+    ASSERT_OK(store_maintain(s)); /* nothing old yet (and one block a day: nothing to compact) */
+    ASSERT_EQ(count_files(dir, "blocks", ".blk"), 5);
+    struct query_loop ql = {s, 0, 0};
+    pthread_t th;
+    ASSERT_OK(pthread_create(&th, NULL, query_loop, &ql));
+    while (__atomic_load_n(&ql.n, __ATOMIC_RELAXED) < 3)
+        usleep(1000);
+    fake_now = T0 + 4 * DAY + 3600 * SEC; /* cutoff T0 + 2 days + 1 h: days 0, 1, 2 go */
+    ASSERT_OK(store_maintain(s));
+    unsigned long seen = __atomic_load_n(&ql.n, __ATOMIC_RELAXED);
+    while (__atomic_load_n(&ql.n, __ATOMIC_RELAXED) < seen + 3)
+        usleep(1000);
+    __atomic_store_n(&ql.stop, 1, __ATOMIC_RELAXED);
+    pthread_join(th, NULL);
+    ASSERT_MERGE(s, "t1", NULL, "main;d3 1\nmain;d4 1");
+    ASSERT_EQ(count_files(dir, "blocks", ".blk"), 2);
+    struct store_stats st;
+    store_get_stats(s, &st);
+    ASSERT_EQ(st.blocks_deleted, 3);
+    store_close(s);
+    s = open_store2(dir, 0, 0);
+    ASSERT_MERGE(s, "t1", NULL, "main;d3 1\nmain;d4 1");
+    store_close(s);
+    test_retention_ns = 0;
+    fake_now = T0;
+    free(dir);
+}
+
+TEST(store_retention_by_size)
+{
+    char *dir = strdup(tmp_path("data"));
+    fake_now = T0;
+    struct store *s = open_store2(dir, 0, 0);
+    fill_days(s, 5);
+    struct store_stats st;
+    store_get_stats(s, &st);
+    store_close(s);
+    uint64_t avg = st.block_bytes[1] / 5;
+    s = open_store2(dir, 0, st.bytes_on_disk - avg * 5 / 2); /* room for 2.5 blocks less */
+    ASSERT_OK(store_maintain(s));
+    ASSERT_MERGE(s, "t1", NULL, "main;d3 1\nmain;d4 1"); /* the oldest went first */
+    store_get_stats(s, &st);
+    ASSERT_EQ(st.blocks[1], 2);
+    store_close(s);
+    free(dir);
+}
+
+TEST(store_compaction_interrupted_no_duplicates)
+{
+    /* the merged block is durable but its sources were not deleted (as after a crash) */
+    char *dir = strdup(tmp_path("data"));
+    fake_now = T0 + 10 * DAY;
+    struct store *s = open_store2(dir, 0, 0);
+    ASSERT_OK(append1(s, "t1", "api", T0 + 10 * SEC, "main;a 1"));
+    ASSERT_OK(store_flush(s));
+    ASSERT_OK(append1(s, "t1", "api", T0 + 600 * SEC, "main;a 2\nmain;b 1"));
+    ASSERT_OK(store_flush(s));
+    ASSERT_EQ(count_files(dir, "blocks", ".blk"), 2);
+    struct io_fault f = {IO_MASK(IO_UNLINK), 1, EIO, 1, 0};
+    io_fault_set(&f);
+    ASSERT_OK(store_maintain(s));
+    ASSERT_EQ(count_files(dir, "blocks", ".blk"), 3);
+    io_fault_clear();
+    struct store_stats st;
+    store_get_stats(s, &st);
+    ASSERT_EQ(st.blocks[2], 1);
+    ASSERT_EQ(st.blocks[1], 0);
+    ASSERT_MERGE(s, "t1", NULL, "main;a 3\nmain;b 1");
+    store_close(s);
+    s = open_store2(dir, 0, 0);
+    ASSERT_MERGE(s, "t1", NULL, "main;a 3\nmain;b 1");
+    ASSERT_EQ(count_files(dir, "blocks", ".blk"), 1);
+    store_close(s);
+    fake_now = T0;
+    free(dir);
 }
