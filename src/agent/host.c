@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/bpf/host.h"
+#include "agent/dwarf_unwind.h"
 #include "agent/host_bpf.h"
 #include "agent/host_ksyms.h"
 #include "agent/host_sample.h"
@@ -62,6 +64,8 @@ struct host_agent {
     struct host_ksyms *ksyms;
     struct host_bpf *bpf;
     struct perf_sampler *perf;
+    struct dwarf_unwinder *dwarf;
+    uint64_t dwarf_total, dwarf_complete; /* samples unwound; those reaching the outermost frame */
     CURL *curl;
     char host_name[256];
     int64_t window_start_ns;
@@ -284,6 +288,33 @@ static void on_sample(const struct host_sample *s, void *arg)
     p->nsamples++;
 }
 
+/* host_raw_cb: a DWARF-mode sample (registers and stack copy), unwound here. */
+static void on_raw(const struct host_dwarf_event *e, void *arg)
+{
+    struct host_agent *a = arg;
+    uint64_t pcs[MAX_FRAMES];
+    struct dwarf_regs regs = {e->ip, e->sp, e->bp, e->stack_base};
+    int complete = 0;
+    size_t len = e->stack_len <= HOST_STACK_COPY ? e->stack_len : HOST_STACK_COPY;
+    size_t n = dwarf_unwind(a->dwarf, e->pid, e->tid, &regs, e->stack, len, pcs, MAX_FRAMES,
+                            &complete);
+    a->dwarf_total++;
+    a->dwarf_complete += complete ? 1 : 0;
+    size_t nk = e->nkernel <= HOST_MAX_DEPTH ? e->nkernel : HOST_MAX_DEPTH;
+    struct host_sample s = {
+        .pid = e->pid,
+        .tid = e->tid,
+        .kind = e->kind == HOST_KIND_OFFCPU ? HOST_SAMPLE_OFFCPU : HOST_SAMPLE_CPU,
+        .weight = e->weight,
+        .kernel = (const uint64_t *)e->kstack,
+        .nkernel = nk,
+        .user = pcs,
+        .nuser = n,
+        .user_truncated = !complete,
+    };
+    on_sample(&s, a);
+}
+
 /* Appends "k=v" to a Pyroscope name query, skipping empty values. */
 static void name_label(struct buf *b, int *first, const char *k, const char *v)
 {
@@ -375,6 +406,8 @@ static void flush(struct host_agent *a)
                 sent++;
         }
         if (p->gone || !proc_alive((pid_t)p->pid)) {
+            if (a->dwarf)
+                dwarf_unwinder_forget(a->dwarf, p->pid);
             hproc_free(p);
             continue;
         }
@@ -411,7 +444,7 @@ static void log_stats(struct host_agent *a, int64_t *last_wall, int64_t *last_cp
             rss_kb = res * (sysconf(_SC_PAGESIZE) / 1024);
         fclose(f);
     }
-    char extra[256] = "";
+    char extra[384] = "";
     if (a->bpf) {
         struct host_bpf_stats st;
         host_bpf_stats(a->bpf, &st);
@@ -423,6 +456,12 @@ static void log_stats(struct host_agent *a, int64_t *last_wall, int64_t *last_cp
         struct perf_sampler_stats st;
         perf_sampler_stats(a->perf, &st);
         snprintf(extra, sizeof(extra), " perf_lost=%" PRIu64, st.lost);
+    }
+    if (a->dwarf) {
+        size_t l = strlen(extra);
+        snprintf(extra + l, sizeof(extra) - l,
+                 " dwarf_unwound=%" PRIu64 " dwarf_complete=%" PRIu64, a->dwarf_total,
+                 a->dwarf_complete);
     }
     log_info("agent: stats cpu_percent=%.2f rss_kb=%ld samples=%" PRIu64 " dropped=%" PRIu64
              " uploads=%" PRIu64 " upload_errors=%" PRIu64 " processes=%zu%s",
@@ -439,6 +478,8 @@ static int start_collector(struct host_agent *a)
         struct host_bpf_opts bo = {o->hz, o->pid, o->offcpu, o->offcpu_min_ns, o->dwarf};
         rc = host_bpf_open(&a->bpf, &bo, err, sizeof(err));
         if (!rc) {
+            if (o->dwarf)
+                a->dwarf = dwarf_unwinder_new();
             log_info("agent: eBPF sampling at %d Hz on every CPU (%s%s%s)", o->hz,
                      o->pid ? "one process" : "every process", o->offcpu ? ", off-CPU" : "",
                      o->dwarf ? ", DWARF unwinding" : "");
@@ -502,8 +543,13 @@ int host_agent_run(const struct host_opts *o, volatile sig_atomic_t *stop)
         }
         if (a.perf)
             perf_sampler_drain(a.perf, on_sample, &a);
+        if (a.dwarf) {
+            int n = host_bpf_poll(a.bpf, 0, on_raw, &a);
+            if (n < 0)
+                log_warn("agent: cannot read the BPF ring buffer: %s", ember_strerror(n));
+        }
         if (a.bpf && (now >= next_drain || done || *stop)) {
-            int n = host_bpf_drain(a.bpf, on_sample, NULL, &a);
+            int n = host_bpf_drain(a.bpf, on_sample, a.dwarf ? on_raw : NULL, &a);
             if (n < 0)
                 log_warn("agent: cannot read the BPF stack maps: %s", ember_strerror(n));
             next_drain = now + BPF_DRAIN_MS * 1000000LL;
@@ -519,6 +565,7 @@ int host_agent_run(const struct host_opts *o, volatile sig_atomic_t *stop)
 out:
     host_bpf_close(a.bpf);
     perf_sampler_close(a.perf);
+    dwarf_unwinder_free(a.dwarf);
     for (size_t i = 0; i < a.procs_v.len; i++)
         hproc_free(a.procs_v.data[i]);
     free(a.procs_v.data);

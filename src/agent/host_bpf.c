@@ -71,6 +71,11 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 {
     if (level == LIBBPF_DEBUG)
         return 0;
+    const char *lvl = getenv("EMBER_LOG_LEVEL");
+    if (lvl && !strcmp(lvl, "debug")) { /* whole verifier logs: longer than a log line */
+        vfprintf(stderr, fmt, ap);
+        return 0;
+    }
     char msg[1024];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     size_t n = strlen(msg);

@@ -105,20 +105,16 @@ static __always_inline void fill_stacks(void *ctx, struct host_stack_key *key, i
         count(HOST_CNT_USTACK_ERR); /* bpf_get_stack zeroed the buffer */
 }
 
-/* Copies the user stack from sp in 4 KiB steps, stopping at the first unreadable one. */
-static __always_inline __u32 copy_stack(struct host_dwarf_event *e, __u64 sp)
+/*
+ * Copies the user stack in whole pages from sp's page up, stopping at the first unreadable page
+ * (the top of the stack). Fixed offsets into e->stack keep the verifier's bounds simple.
+ */
+static __always_inline __u32 copy_stack(struct host_dwarf_event *e, __u64 base)
 {
     __u32 n = 0;
-    /* first up to the end of sp's page, so an unmapped page after it ends the copy cleanly */
-    __u32 first = 4096 - (sp & 4095);
-    if (bpf_probe_read_user(e->stack, first, (void *)sp))
-        return 0;
-    n = first;
 #pragma unroll
-    for (int i = 0; i < HOST_STACK_COPY / 4096 - 1; i++) {
-        if (n > HOST_STACK_COPY - 4096)
-            break;
-        if (bpf_probe_read_user(e->stack + n, 4096, (void *)(sp + n)))
+    for (int i = 0; i < HOST_STACK_COPY / 4096; i++) {
+        if (bpf_probe_read_user(e->stack + i * 4096, 4096, (void *)(base + i * 4096)))
             break;
         n += 4096;
     }
@@ -147,7 +143,8 @@ static __always_inline int send_dwarf(void *ctx, __u32 pid, __u32 tid, __u32 kin
     long kn = bpf_get_stack(ctx, e->kstack, sizeof(e->kstack), 0);
     e->nkernel = kn > 0 ? (__u32)((__u64)kn >> 3) : 0;
     e->pad = 0;
-    e->stack_len = copy_stack(e, e->sp);
+    e->stack_base = e->sp & ~4095ULL;
+    e->stack_len = copy_stack(e, e->stack_base);
     bpf_ringbuf_submit(e, 0);
     count(HOST_CNT_DWARF_SAMPLES);
     return 0;

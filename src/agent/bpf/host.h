@@ -61,7 +61,8 @@ struct host_dwarf_event {
     __u32 nkernel;  /* frames in kstack */
     __u64 weight;   /* 1 for cpu samples, ns for off-CPU */
     __u64 ip, sp, bp;
-    __u32 stack_len; /* bytes valid in stack */
+    __u64 stack_base; /* user address of stack[0]: sp rounded down to its page */
+    __u32 stack_len;  /* bytes valid in stack */
     __u32 pad;
     __u64 kstack[HOST_MAX_DEPTH];
     __u8 stack[HOST_STACK_COPY];
