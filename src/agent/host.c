@@ -270,7 +270,14 @@ static void on_sample(const struct host_sample *s, void *arg)
     }
     uint64_t locs[MAX_FRAMES];
     size_t n = 0;
-    for (size_t i = 0; i < s->nkernel && n < MAX_FRAMES; i++)
+    size_t k0 = 0;
+    /* off-CPU stacks are taken inside the tracepoint: drop the BPF trampoline frames on top */
+    for (size_t i = 0; a->ksyms && s->kind == HOST_SAMPLE_OFFCPU && i < s->nkernel && i < 4; i++) {
+        const char *nm = host_ksyms_lookup(a->ksyms, s->kernel[i], NULL);
+        if (nm && (!strncmp(nm, "bpf_trace_run", 13) || !strncmp(nm, "__bpf_trace_", 12)))
+            k0 = i + 1;
+    }
+    for (size_t i = k0; i < s->nkernel && n < MAX_FRAMES; i++)
         locs[n++] = kernel_location(a, p, i ? s->kernel[i] - 1 : s->kernel[i]);
     for (size_t i = 0; i < s->nuser && n < MAX_FRAMES; i++)
         locs[n++] = user_location(a, p, i ? s->user[i] - 1 : s->user[i]);

@@ -152,8 +152,14 @@ int host_bpf_open(struct host_bpf **out, const struct host_bpf_opts *o, char *er
     rc = host_skel__load(b->skel);
     if (rc) {
         int e = -rc;
-        if (e == EPERM || e == EACCES)
+        if ((e == EPERM || e == EACCES) && geteuid() != 0)
             perm_hint(err, errlen, "cannot load the BPF programs", e);
+        else if (e == EPERM || e == EACCES)
+            snprintf(err, errlen,
+                     "the kernel refused the BPF programs (%s): the verifier rejected them, or a "
+                     "security module (lockdown, SELinux) forbids BPF; run with "
+                     "EMBER_LOG_LEVEL=debug for the verifier's log",
+                     strerror(e));
         else
             snprintf(err, errlen,
                      "cannot load the BPF programs: %s (run with EMBER_LOG_LEVEL=debug for the "
