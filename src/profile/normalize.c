@@ -35,11 +35,14 @@ struct nctx {
     uint32_t *loc_off, *loc_n;
     VEC(uint32_t) frames;
     struct hmap memo; /* (parent node << 32 | location position) -> node */
+    /* pprof string index -> id in sym->strings (cut to max_symbol_len), SID_UNSET until used */
+    uint32_t *sid;
     char *err;
     size_t errlen;
 };
 
 #define LOC_UNSET UINT32_MAX
+#define SID_UNSET UINT32_MAX
 
 static int nfail(struct nctx *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -112,17 +115,54 @@ static char *ptype_part(const char *s)
     return r;
 }
 
-/* Interns a frame; name is cut to the symbol limit. */
-static uint32_t intern_frame(struct nctx *c, const char *name, size_t nlen, const char *file,
-                             size_t flen, int64_t line, const char *module, size_t mlen,
-                             uint64_t addr)
+/* Interns s[0..n) cut to the symbol limit into the batch's strings. */
+static uint32_t intern_sym(struct nctx *c, const char *s, size_t n)
+{
+    return strtab_intern(&c->sym->strings, s, cut_len(s, n, c->lim->max_symbol_len));
+}
+
+/*
+ * Id in the batch's strings of pprof string i (cut to the symbol limit).
+ * Each pprof string is hashed once per profile however many functions,
+ * lines and mappings name it.
+ */
+static uint32_t str_id(struct nctx *c, int64_t i)
+{
+    if (i <= 0 || (uint64_t)i >= c->p->string_table.len)
+        return 0;
+    uint32_t *v = &c->sid[i];
+    if (*v == SID_UNSET)
+        *v = intern_sym(c, pprof_str(c->p, i), pprof_strlen(c->p, i));
+    return *v;
+}
+
+/* Writes "0x<hex>" (no leading zeros) into out (at least 19 bytes); returns its length. */
+static size_t hex_name(char *out, uint64_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    char tmp[16];
+    size_t n = 0;
+    do {
+        tmp[n++] = digits[v & 15];
+        v >>= 4;
+    } while (v);
+    out[0] = '0';
+    out[1] = 'x';
+    for (size_t i = 0; i < n; i++)
+        out[2 + i] = tmp[n - 1 - i];
+    out[2 + n] = 0;
+    return 2 + n;
+}
+
+/* Interns the frame (name, file, module: ids in the batch's strings). */
+static uint32_t intern_frame(struct nctx *c, uint32_t name, uint32_t file, int64_t line,
+                             uint32_t module, uint64_t addr)
 {
     struct frame f;
     memset(&f, 0, sizeof(f));
-    size_t max = c->lim->max_symbol_len;
-    f.name = strtab_intern(&c->sym->strings, name, cut_len(name, nlen, max));
-    f.file = flen ? strtab_intern(&c->sym->strings, file, cut_len(file, flen, max)) : 0;
-    f.module = mlen ? strtab_intern(&c->sym->strings, module, cut_len(module, mlen, max)) : 0;
+    f.name = name;
+    f.file = file;
+    f.module = module;
     f.line = line > 0 && line <= (int64_t)UINT32_MAX ? (uint32_t)line : 0;
     f.addr = addr;
     return symtab_frame(c->sym, &f);
@@ -133,22 +173,19 @@ static void location_frames(struct nctx *c, size_t pos)
 {
     const struct pprof *p = c->p;
     const struct pprof_location *l = &p->location.data[pos];
-    const char *module = "";
-    size_t mlen = 0;
+    uint32_t module = 0, addr_id = SID_UNSET;
     char addrname[24];
-    int alen = snprintf(addrname, sizeof(addrname), "0x%llx", (unsigned long long)l->address);
 
     if (l->mapping_id) {
         int64_t m = pprof_idmap_get(&c->maps, l->mapping_id);
-        if (m >= 0) {
-            module = pprof_str(p, p->mapping.data[m].filename);
-            mlen = pprof_strlen(p, p->mapping.data[m].filename);
-        }
+        if (m >= 0)
+            module = str_id(c, p->mapping.data[m].filename);
     }
     c->loc_off[pos] = (uint32_t)c->frames.len;
+    VEC_RESERVE(c->frames, l->nline ? l->nline : 1);
     if (!l->nline) {
-        uint32_t f = intern_frame(c, addrname, (size_t)alen, "", 0, 0, module, mlen, l->address);
-        VEC_PUSH(c->frames, f);
+        addr_id = intern_sym(c, addrname, hex_name(addrname, l->address));
+        c->frames.data[c->frames.len++] = intern_frame(c, addr_id, 0, 0, module, l->address);
         c->loc_n[pos] = 1;
         return;
     }
@@ -160,21 +197,24 @@ static void location_frames(struct nctx *c, size_t pos)
             if (k >= 0)
                 fn = &p->function.data[k];
         }
-        const char *name = addrname, *file = "";
-        size_t nlen = (size_t)alen, flen = 0;
+        uint32_t name = 0, file = 0;
+        bool named = false;
         if (fn) {
             if (pprof_strlen(p, fn->name)) {
-                name = pprof_str(p, fn->name);
-                nlen = pprof_strlen(p, fn->name);
+                name = str_id(c, fn->name);
+                named = true;
             } else if (pprof_strlen(p, fn->system_name)) {
-                name = pprof_str(p, fn->system_name);
-                nlen = pprof_strlen(p, fn->system_name);
+                name = str_id(c, fn->system_name);
+                named = true;
             }
-            file = pprof_str(p, fn->filename);
-            flen = pprof_strlen(p, fn->filename);
+            file = str_id(c, fn->filename);
         }
-        uint32_t f = intern_frame(c, name, nlen, file, flen, ln->line, module, mlen, l->address);
-        VEC_PUSH(c->frames, f);
+        if (!named) {
+            if (addr_id == SID_UNSET)
+                addr_id = intern_sym(c, addrname, hex_name(addrname, l->address));
+            name = addr_id;
+        }
+        c->frames.data[c->frames.len++] = intern_frame(c, name, file, ln->line, module, l->address);
     }
     c->loc_n[pos] = (uint32_t)l->nline;
 }
@@ -426,6 +466,75 @@ static void merge_equal_series(struct profile *profs, size_t ntypes, size_t ngro
     hmap_release(&seen);
 }
 
+/*
+ * profile_compact() without qsort: an LSD radix sort by stack id (8 bits a
+ * pass, passes whose byte is the same everywhere skipped, so ids below 65536
+ * cost two passes), then equal stacks merged and zero values dropped. The
+ * result is what profile_compact() gives; tmp is scratch that may grow.
+ */
+static void compact_samples(struct profile *p, struct sample **tmp, size_t *tmpcap)
+{
+    size_t n = p->samples.len;
+    struct sample *a = p->samples.data;
+    if (!n)
+        return;
+    if (n <= 32) {
+        for (size_t i = 1; i < n; i++) {
+            struct sample x = a[i];
+            size_t j = i;
+            while (j > 0 && a[j - 1].stack > x.stack) {
+                a[j] = a[j - 1];
+                j--;
+            }
+            a[j] = x;
+        }
+    } else {
+        if (*tmpcap < n) {
+            free(*tmp);
+            *tmp = xmalloc(n * sizeof(struct sample));
+            *tmpcap = n;
+        }
+        struct sample *src = a, *dst = *tmp;
+        uint32_t all_or = 0, all_and = UINT32_MAX;
+        for (size_t i = 0; i < n; i++) {
+            all_or |= a[i].stack;
+            all_and &= a[i].stack;
+        }
+        for (unsigned shift = 0; shift < 32; shift += 8) {
+            if ((((all_or ^ all_and) >> shift) & 0xff) == 0)
+                continue; /* every id has the same byte here */
+            size_t cnt[256] = {0};
+            for (size_t i = 0; i < n; i++)
+                cnt[(src[i].stack >> shift) & 0xff]++;
+            size_t sum = 0;
+            for (size_t b = 0; b < 256; b++) {
+                size_t k = cnt[b];
+                cnt[b] = sum;
+                sum += k;
+            }
+            for (size_t i = 0; i < n; i++)
+                dst[cnt[(src[i].stack >> shift) & 0xff]++] = src[i];
+            struct sample *t = src;
+            src = dst;
+            dst = t;
+        }
+        if (src != a)
+            memcpy(a, src, n * sizeof(struct sample));
+    }
+    size_t w = 0;
+    for (size_t r = 0; r < n; r++) {
+        if (w && a[w - 1].stack == a[r].stack)
+            a[w - 1].value = (int64_t)((uint64_t)a[w - 1].value + (uint64_t)a[r].value);
+        else
+            a[w++] = a[r];
+    }
+    size_t k = 0;
+    for (size_t r = 0; r < w; r++)
+        if (a[r].value != 0)
+            a[k++] = a[r];
+    p->samples.len = k;
+}
+
 static void ctx_release(struct nctx *c)
 {
     pprof_idmap_release(&c->locs);
@@ -434,6 +543,7 @@ static void ctx_release(struct nctx *c)
     free(c->loc_off);
     free(c->loc_n);
     free(c->frames.data);
+    free(c->sid);
     hmap_release(&c->memo);
 }
 
@@ -446,7 +556,8 @@ int normalize_pprof(const struct pprof *p, const struct normalize_opts *o,
     VEC(struct ktype) types = {0};
     struct profile *profs = NULL;
     uint32_t *group = NULL;
-    size_t ngroups = 0, nprofs = 0;
+    struct sample *sort_tmp = NULL;
+    size_t ngroups = 0, nprofs = 0, sort_cap = 0;
     int rc;
 
     memset(&c, 0, sizeof(c));
@@ -532,6 +643,8 @@ int normalize_pprof(const struct pprof *p, const struct normalize_opts *o,
     c.loc_n = xmalloc((p->location.len ? p->location.len : 1) * sizeof(uint32_t));
     for (size_t i = 0; i < p->location.len; i++)
         c.loc_n[i] = LOC_UNSET;
+    c.sid = xmalloc((p->string_table.len ? p->string_table.len : 1) * sizeof(uint32_t));
+    memset(c.sid, 0xff, (p->string_table.len ? p->string_table.len : 1) * sizeof(uint32_t));
     for (size_t i = 0; i < p->sample.len; i++) {
         const struct pprof_sample *s = &p->sample.data[i];
         bool any = false;
@@ -550,7 +663,7 @@ int normalize_pprof(const struct pprof *p, const struct normalize_opts *o,
     merge_equal_series(profs, types.len, ngroups);
     /* move the non-empty profiles into the batch, in type then label-set order */
     for (size_t i = 0; i < nprofs; i++) {
-        profile_compact(&profs[i]);
+        compact_samples(&profs[i], &sort_tmp, &sort_cap);
         if (!profs[i].samples.len) {
             profile_release(&profs[i]);
             continue;
@@ -571,6 +684,7 @@ out:
         free(types.data[i].id);
     free(types.data);
     free(group);
+    free(sort_tmp);
     free(g.v.data);
     free(g.pool.data);
     hmap_release(&g.by_hash);

@@ -353,7 +353,7 @@ static int fail(struct dec *d, size_t off, int code, const char *fmt, ...)
     return code;
 }
 
-static int fail_wire(struct dec *d, size_t off, int rc)
+static __attribute__((cold, noinline)) int fail_wire(struct dec *d, size_t off, int rc)
 {
     if (rc == -EMBER_ETRUNC)
         return fail(d, off, rc, "truncated field (the message ends at byte %zu)", d->n);
@@ -445,17 +445,95 @@ static int unpack(struct dec *d, const struct pb_field *f, size_t off, struct u6
     return 0;
 }
 
-/* Reads the next field of r: 1, 0 at the end, or a negative error already reported. */
-static int next(struct dec *d, struct pb_reader *r, struct pb_field *f, size_t *off)
+/* One varint at *pp with pb_read_varint()'s rules: 0, -EMBER_ETRUNC or -EMBER_ECORRUPT. */
+static inline int rd_var(const uint8_t **pp, const uint8_t *end, uint64_t *v)
 {
-    *off = pb_offset(r);
-    int rc = pb_next(r, f);
-    return rc < 0 ? fail_wire(d, *off, rc) : rc;
+    const uint8_t *p = *pp;
+    uint64_t x = 0;
+    for (unsigned shift = 0; shift < 70; shift += 7) {
+        if (p >= end)
+            return -EMBER_ETRUNC;
+        uint8_t c = *p++;
+        if (shift == 63 && c > 1)
+            return -EMBER_ECORRUPT;
+        x |= (uint64_t)(c & 0x7f) << shift;
+        if (c < 0x80) {
+            *v = x;
+            *pp = p;
+            return 0;
+        }
+    }
+    return -EMBER_ECORRUPT;
+}
+
+/*
+ * Reads the next field of r: 1, 0 at the end, or a negative error already
+ * reported. pb_next() inlined (same checks and errors): it runs once per
+ * field of the whole message, so a call per field and per varint showed up
+ * as a third of decoding.
+ */
+static inline __attribute__((always_inline)) int next(struct dec *d, struct pb_reader *r,
+                                                      struct pb_field *f, size_t *off)
+{
+    const uint8_t *p = r->p, *end = r->end;
+    uint64_t key;
+    int rc;
+    *off = (size_t)(p - r->base);
+    if (p >= end)
+        return 0;
+    if (*p < 0x80)
+        key = *p++;
+    else if ((rc = rd_var(&p, end, &key)))
+        return fail_wire(d, *off, rc);
+    if ((key >> 3) == 0 || (key >> 3) > 0x1fffffff)
+        return fail_wire(d, *off, -EMBER_ECORRUPT);
+    f->num = (uint32_t)(key >> 3);
+    f->wire = (enum pb_wire)(key & 7);
+    switch (f->wire) {
+    case PB_VARINT:
+        if (p < end && *p < 0x80)
+            f->u64 = *p++;
+        else if ((rc = rd_var(&p, end, &f->u64)))
+            return fail_wire(d, *off, rc);
+        break;
+    case PB_I64:
+        if (end - p < 8)
+            return fail_wire(d, *off, -EMBER_ETRUNC);
+        memcpy(&f->u64, p, 8);
+        p += 8;
+        break;
+    case PB_I32: {
+        uint32_t v;
+        if (end - p < 4)
+            return fail_wire(d, *off, -EMBER_ETRUNC);
+        memcpy(&v, p, 4);
+        f->u64 = v;
+        p += 4;
+        break;
+    }
+    case PB_LEN: {
+        uint64_t len;
+        if (p < end && *p < 0x80)
+            len = *p++;
+        else if ((rc = rd_var(&p, end, &len)))
+            return fail_wire(d, *off, rc);
+        if (len > (uint64_t)(end - p))
+            return fail_wire(d, *off, -EMBER_ETRUNC);
+        f->data = p;
+        f->len = (size_t)len;
+        p += len;
+        break;
+    }
+    default:
+        return fail_wire(d, *off, -EMBER_ECORRUPT);
+    }
+    r->p = p;
+    return 1;
 }
 
 static int parse_value_type(struct dec *d, struct pb_reader *r, struct pprof_value_type *vt)
 {
-    struct pb_field f;
+    struct pb_field f = {0};
     size_t off;
     int rc;
     for (;;) {
@@ -477,7 +555,7 @@ static int parse_value_type(struct dec *d, struct pb_reader *r, struct pprof_val
 
 static int parse_label(struct dec *d, struct pb_reader *r, struct pprof_label *l)
 {
-    struct pb_field f;
+    struct pb_field f = {0};
     size_t off;
     int rc;
     for (;;) {
@@ -511,7 +589,7 @@ static int parse_label(struct dec *d, struct pb_reader *r, struct pprof_label *l
 static int parse_sample(struct dec *d, struct pb_reader *r)
 {
     struct pprof_sample s;
-    struct pb_field f;
+    struct pb_field f = {0};
     size_t off;
     int rc;
     memset(&s, 0, sizeof(s));
@@ -557,7 +635,7 @@ static int parse_sample(struct dec *d, struct pb_reader *r)
 static int parse_mapping(struct dec *d, struct pb_reader *r)
 {
     struct pprof_mapping m;
-    struct pb_field f;
+    struct pb_field f = {0};
     size_t off;
     int rc;
     memset(&m, 0, sizeof(m));
@@ -612,7 +690,7 @@ static int parse_mapping(struct dec *d, struct pb_reader *r)
 
 static int parse_line(struct dec *d, struct pb_reader *r, struct pprof_line *ln)
 {
-    struct pb_field f;
+    struct pb_field f = {0};
     size_t off;
     int rc;
     for (;;) {
@@ -637,7 +715,7 @@ static int parse_line(struct dec *d, struct pb_reader *r, struct pprof_line *ln)
 static int parse_location(struct dec *d, struct pb_reader *r)
 {
     struct pprof_location l;
-    struct pb_field f;
+    struct pb_field f = {0};
     size_t off;
     int rc;
     memset(&l, 0, sizeof(l));
@@ -686,7 +764,7 @@ static int parse_location(struct dec *d, struct pb_reader *r)
 static int parse_function(struct dec *d, struct pb_reader *r)
 {
     struct pprof_function fn;
-    struct pb_field f;
+    struct pb_field f = {0};
     size_t off;
     int rc;
     memset(&fn, 0, sizeof(fn));
@@ -728,7 +806,7 @@ static int parse_function(struct dec *d, struct pb_reader *r)
 static int count_fields(struct dec *d, size_t *cnt, size_t *strbytes, size_t max_samples)
 {
     struct pb_reader r;
-    struct pb_field f;
+    struct pb_field f = {0};
     size_t off;
     int rc;
     pb_reader_init(&r, d->data, d->n);
@@ -752,7 +830,7 @@ static int parse_top(struct dec *d)
 {
     struct pprof *p = d->p;
     struct pb_reader r, sub;
-    struct pb_field f;
+    struct pb_field f = {0};
     size_t off;
     int rc;
     pb_reader_init(&r, d->data, d->n);
@@ -893,7 +971,7 @@ static void fixup(struct dec *d)
 static size_t field_offset(const struct dec *d, uint32_t num, size_t k)
 {
     struct pb_reader r;
-    struct pb_field f;
+    struct pb_field f = {0};
     pb_reader_init(&r, d->data, d->n);
     for (;;) {
         size_t off = pb_offset(&r);

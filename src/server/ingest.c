@@ -1,5 +1,6 @@
 /* ingest.c - POST /ingest and /pyroscope/ingest: Pyroscope's legacy ingest in every body format */
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,17 @@ int check_labels(const struct labels *l, const struct ingest_limits *lim, char *
     return 0;
 }
 
+/* Whether p is as profile_compact() leaves it: stacks strictly increasing, no zero value. */
+static bool is_compact(const struct profile *p)
+{
+    for (size_t i = 0; i < p->samples.len; i++) {
+        if (!p->samples.data[i].value ||
+            (i && p->samples.data[i].stack <= p->samples.data[i - 1].stack))
+            return false;
+    }
+    return true;
+}
+
 int store_batch(struct srv *s, struct http_req *rq, struct profile_batch *b, int *status, char *err,
                 size_t errlen)
 {
@@ -122,7 +134,8 @@ int store_batch(struct srv *s, struct http_req *rq, struct profile_batch *b, int
 
     for (size_t i = 0; i < b->profiles.len; i++) {
         struct profile *p = &b->profiles.data[i];
-        profile_compact(p);
+        if (!is_compact(p)) /* normalize_pprof() already compacts */
+            profile_compact(p);
         if (!p->samples.len) {
             profile_release(p);
             continue;
