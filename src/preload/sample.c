@@ -100,6 +100,58 @@ out:
     return n;
 }
 
+/*
+ * Auto mode runs libunwind only when the frame-pointer walk may have been
+ * cut short. A walk whose outermost pc was once seen to end a stack that
+ * libunwind could not extend (start_thread, __libc_start_call_main, ...)
+ * is complete: such pcs are remembered here (lock-free, bounded).
+ */
+#define COMPLETE_SLOTS 512
+static _Atomic uint64_t g_complete[COMPLETE_SLOTS];
+
+static int known_complete(uint64_t pc)
+{
+    uint64_t h = (pc * 0x9e3779b97f4a7c15ull) >> 55;
+    for (unsigned i = 0; i < 8; i++) {
+        uint64_t v = atomic_load_explicit(&g_complete[(h + i) % COMPLETE_SLOTS], memory_order_relaxed);
+        if (v == pc)
+            return 1;
+        if (!v)
+            return 0;
+    }
+    return 0;
+}
+
+static void mark_complete(uint64_t pc)
+{
+    uint64_t h = (pc * 0x9e3779b97f4a7c15ull) >> 55;
+    for (unsigned i = 0; i < 8; i++) {
+        uint64_t expect = 0;
+        _Atomic uint64_t *slot = &g_complete[(h + i) % COMPLETE_SLOTS];
+        if (atomic_compare_exchange_strong(slot, &expect, pc) || expect == pc)
+            return;
+    }
+}
+
+/* Merges a DWARF unwind into pcs[0..depth) when it is deeper; returns the new depth. */
+static size_t maybe_dwarf(unw_context_t *uc, int from_signal, uint64_t *pcs, size_t depth,
+                          size_t max, size_t skip)
+{
+    if (!pl_dwarf_mode || depth >= max)
+        return depth;
+    if (pl_dwarf_mode == 1 && depth > 1 && known_complete(pcs[depth - 1]))
+        return depth;
+    uint64_t tmp[PL_MAX_DEPTH];
+    size_t d = dwarf_unwind(uc, from_signal, tmp, max < PL_MAX_DEPTH ? max : PL_MAX_DEPTH, skip);
+    if (d > depth) {
+        memcpy(pcs, tmp, d * sizeof(uint64_t));
+        return d;
+    }
+    if (d && depth > 1)
+        mark_complete(pcs[depth - 1]);
+    return depth;
+}
+
 int pl_dwarf_mode; /* 0 frame pointers only, 1 auto (the deeper of both), 2 DWARF only */
 
 void pl_unwind_init(void)
@@ -147,14 +199,7 @@ NO_SANITIZE static void on_sigprof(int sig, siginfo_t *si, void *uctx)
     size_t depth = 0;
     if (pl_dwarf_mode != 2 && unwind_regs_from_ucontext(uctx, &regs) == 0)
         depth = unwind_fp(&regs, slot->pcs, PL_MAX_DEPTH);
-    if (pl_dwarf_mode && depth < PL_MAX_DEPTH) {
-        uint64_t tmp[PL_MAX_DEPTH];
-        size_t d = dwarf_unwind((unw_context_t *)uctx, 1, tmp, PL_MAX_DEPTH, 0);
-        if (d > depth) {
-            memcpy(slot->pcs, tmp, d * sizeof(uint64_t));
-            depth = d;
-        }
-    }
+    depth = maybe_dwarf((unw_context_t *)uctx, 1, slot->pcs, depth, PL_MAX_DEPTH, 0);
     if (!depth) {
         atomic_store_explicit(&slot->state, SLOT_FREE, memory_order_release);
         atomic_fetch_add_explicit(&g_ring_dropped, 1, memory_order_relaxed);
@@ -341,16 +386,11 @@ NO_SANITIZE size_t pl_unwind_here(uint64_t *pcs, size_t max, int skip)
     size_t s = (size_t)skip < n ? (size_t)skip : n;
     size_t m = n - s < max ? n - s : max;
     memcpy(pcs, tmp + s, m * sizeof(uint64_t));
-    if (pl_dwarf_mode && m < max) {
+    if (pl_dwarf_mode && m < max && !(pl_dwarf_mode == 1 && m > 1 && known_complete(pcs[m - 1]))) {
         unw_context_t uc;
-        if (unw_getcontext(&uc) == 0) {
-            /* frame 0 is this function, as tmp[0] of unwind_self() is: the same skip applies */
-            size_t d = dwarf_unwind(&uc, 0, tmp, max, (size_t)skip);
-            if (d > m) {
-                memcpy(pcs, tmp, d * sizeof(uint64_t));
-                m = d;
-            }
-        }
+        /* frame 0 is this function, as tmp[0] of unwind_self() is: the same skip applies */
+        if (unw_getcontext(&uc) == 0)
+            m = maybe_dwarf(&uc, 0, pcs, m, max, (size_t)skip);
     }
     return m;
 }
