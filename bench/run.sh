@@ -14,4 +14,6 @@ make --no-print-directory -j2 build/ember
 CURL_FLAGS=$(pkg-config --cflags --libs libcurl)
 gcc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$OUT/ingest" bench/ingest.c $CURL_FLAGS
 gcc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$OUT/inflate" bench/inflate.c -lz
+# the embedded store alone (bench/store_bench.c): ingest vs inflate, bytes/sample, 1h/1d/7d queries, disk vs gzip
+make --no-print-directory -j2 build/libcore.a && gcc -std=gnu11 -O2 -Wall -Wextra -Werror -Isrc -o "$OUT/store_bench" bench/store_bench.c build/libcore.a $(pkg-config --cflags --libs libzstd zlib libxxhash jansson libpcre2-8 libmicrohttpd libcurl) -lpthread -lm -ldl && rm -rf "$OUT/store" && mkdir -p "$OUT/store" && "$OUT/store_bench" "$OUT/store" "${BENCH_STORE_DAYS:-7}" tests/data/go/cpu.pb.gz $(ls "$OUT"/goprof/cpu-*.pb.gz 2>/dev/null) | tee "$OUT/store_bench.txt"
 exec python3 bench/bench.py "$OUT"
