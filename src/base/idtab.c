@@ -42,6 +42,35 @@ static void rehash(struct idtab *t)
     free(old);
 }
 
+/*
+ * Hash and equality of a record. The common sizes (8: stack nodes, 24:
+ * frames) get constant-size copies, so XXH3 and memcmp are inlined instead
+ * of being called with a run-time length for every record interned.
+ */
+static inline uint64_t rec_hash(const void *rec, size_t n)
+{
+    switch (n) {
+    case 8:
+        return hash_bytes(rec, 8);
+    case 24:
+        return hash_bytes(rec, 24);
+    default:
+        return hash_bytes(rec, n);
+    }
+}
+
+static inline int rec_eq(const void *a, const void *b, size_t n)
+{
+    switch (n) {
+    case 8:
+        return !memcmp(a, b, 8);
+    case 24:
+        return !memcmp(a, b, 24);
+    default:
+        return !memcmp(a, b, n);
+    }
+}
+
 static inline uint32_t tag_of(uint64_t h)
 {
     return (uint32_t)(h >> 32);
@@ -56,14 +85,14 @@ uint32_t idtab_find(const struct idtab *t, const void *rec)
 {
     if (!t->slots)
         return UINT32_MAX;
-    uint32_t tag = tag_of(hash_bytes(rec, t->rec_size));
+    uint32_t tag = tag_of(rec_hash(rec, t->rec_size));
     size_t i = slot_of(tag, t->mask);
     for (;;) {
         uint64_t v = t->slots[i];
         if (!v)
             return UINT32_MAX;
         uint32_t id = (uint32_t)v - 1;
-        if ((uint32_t)(v >> 32) == tag && !memcmp(t->recs + (size_t)id * t->rec_size, rec, t->rec_size))
+        if ((uint32_t)(v >> 32) == tag && rec_eq(t->recs + (size_t)id * t->rec_size, rec, t->rec_size))
             return id;
         i = (i + 1) & t->mask;
     }
@@ -73,14 +102,14 @@ uint32_t idtab_intern(struct idtab *t, const void *rec)
 {
     if (!t->slots || (t->len + 1) * 4 > (t->mask + 1) * 3)
         rehash(t);
-    uint32_t tag = tag_of(hash_bytes(rec, t->rec_size));
+    uint32_t tag = tag_of(rec_hash(rec, t->rec_size));
     size_t i = slot_of(tag, t->mask);
     for (;;) {
         uint64_t v = t->slots[i];
         if (!v)
             break;
         uint32_t id = (uint32_t)v - 1;
-        if ((uint32_t)(v >> 32) == tag && !memcmp(t->recs + (size_t)id * t->rec_size, rec, t->rec_size))
+        if ((uint32_t)(v >> 32) == tag && rec_eq(t->recs + (size_t)id * t->rec_size, rec, t->rec_size))
             return id;
         i = (i + 1) & t->mask;
     }
