@@ -1,4 +1,5 @@
-/* dwarf_unwind.c - libdwfl unwinding over a stack snapshot: one Dwfl per process, state from the sample */
+/* dwarf_unwind.c - libdwfl unwinding over a stack snapshot: one Dwfl per process, state from the
+ * sample */
 #include "agent/dwarf_unwind.h"
 
 #include <elfutils/libdwfl.h>

@@ -1,4 +1,5 @@
-/* dwarf_unwind.h - user-space DWARF CFI unwinding of a copied user stack (libdwfl, .eh_frame/.debug_frame) */
+/* dwarf_unwind.h - user-space DWARF CFI unwinding of a copied user stack (libdwfl,
+ * .eh_frame/.debug_frame) */
 #ifndef EMBER_AGENT_DWARF_UNWIND_H
 #define EMBER_AGENT_DWARF_UNWIND_H
 

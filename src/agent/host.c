@@ -32,13 +32,13 @@
 #include "profile/pprof.h"
 
 /* How often the collectors are read (processes that exit sooner than this may lose names). */
-#define TICK_MS       200
-#define BPF_DRAIN_MS  1000
-#define MAX_FRAMES    256
+#define TICK_MS      200
+#define BPF_DRAIN_MS 1000
+#define MAX_FRAMES   256
 /* Distinct stacks per process and interval; further new stacks are counted as dropped. */
-#define MAX_SAMPLES   65536
+#define MAX_SAMPLES 65536
 /* Processes tracked at once; samples of further ones go to one "other" bucket by name. */
-#define MAX_PROCS     4096
+#define MAX_PROCS 4096
 
 /* One process seen in this interval: its labels, symbolizer and the profile being built. */
 struct hproc {
@@ -91,7 +91,8 @@ static void hproc_reset_profile(struct host_agent *a, struct hproc *p)
     p->nsamples = 0;
     struct pprof *pp = &p->prof;
     pprof_add_string(pp, "");
-    struct pprof_value_type cpu = {pprof_add_string(pp, "cpu"), pprof_add_string(pp, "nanoseconds")};
+    struct pprof_value_type cpu = {pprof_add_string(pp, "cpu"),
+                                   pprof_add_string(pp, "nanoseconds")};
     VEC_PUSH(pp->sample_type, cpu);
     if (a->nvalues > 1) {
         struct pprof_value_type wall = {pprof_add_string(pp, "wall"),
@@ -165,7 +166,8 @@ static uint64_t add_location(struct hproc *p, uint64_t addr, const char *name, c
     ln->function_id = function_id(p, name, file);
     ln->line = line;
     ln->column = 0;
-    struct pprof_location loc = {.id = pp->location.len + 1, .address = addr, .line = ln, .nline = 1};
+    struct pprof_location loc = {
+        .id = pp->location.len + 1, .address = addr, .line = ln, .nline = 1};
     VEC_PUSH(pp->location, loc);
     return loc.id;
 }
@@ -203,7 +205,8 @@ static uint64_t user_location(struct host_agent *a, struct hproc *p, uint64_t pc
         name = buf;
     }
     uint64_t id = add_location(p, pc, name, si.file, si.line);
-    slot = hmap_get(&p->locs, pc == UINT64_MAX ? 0 : pc); /* add_location may not rehash, but be safe */
+    slot = hmap_get(&p->locs,
+                    pc == UINT64_MAX ? 0 : pc); /* add_location may not rehash, but be safe */
     *slot = id;
     return id;
 }
@@ -303,8 +306,8 @@ static void on_raw(const struct host_dwarf_event *e, void *arg)
     struct dwarf_regs regs = {e->ip, e->sp, e->bp, e->stack_base};
     int complete = 0;
     size_t len = e->stack_len <= HOST_STACK_COPY ? e->stack_len : HOST_STACK_COPY;
-    size_t n = dwarf_unwind(a->dwarf, e->pid, e->tid, &regs, e->stack, len, pcs, MAX_FRAMES,
-                            &complete);
+    size_t n =
+        dwarf_unwind(a->dwarf, e->pid, e->tid, &regs, e->stack, len, pcs, MAX_FRAMES, &complete);
     a->dwarf_total++;
     a->dwarf_complete += complete ? 1 : 0;
     size_t nk = e->nkernel <= HOST_MAX_DEPTH ? e->nkernel : HOST_MAX_DEPTH;
@@ -360,10 +363,11 @@ static int upload(struct host_agent *a, struct hproc *p, int64_t until_ns)
         name_label(&name, &first, a->o->labels->v[i].name, a->o->labels->v[i].value);
     buf_putc(&name, '}');
     char *esc = curl_easy_escape(a->curl, name.data, (int)name.len);
-    buf_printf(&url, "%s/ingest?name=%s&from=%" PRId64 "&until=%" PRId64
-                     "&format=pprof&spyName=ember-agent&sampleRate=%d",
-               a->o->server, esc ? esc : "", a->window_start_ns / 1000000000,
-               until_ns / 1000000000, a->o->hz);
+    buf_printf(&url,
+               "%s/ingest?name=%s&from=%" PRId64 "&until=%" PRId64
+               "&format=pprof&spyName=ember-agent&sampleRate=%d",
+               a->o->server, esc ? esc : "", a->window_start_ns / 1000000000, until_ns / 1000000000,
+               a->o->hz);
     curl_free(esc);
     hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
     if (a->o->tenant) {
@@ -439,8 +443,8 @@ static void log_stats(struct host_agent *a, int64_t *last_wall, int64_t *last_cp
     int64_t cpu = (int64_t)ru.ru_utime.tv_sec * 1000000000 + ru.ru_utime.tv_usec * 1000 +
                   (int64_t)ru.ru_stime.tv_sec * 1000000000 + ru.ru_stime.tv_usec * 1000;
     int64_t wall = time_mono_ns();
-    double pct = wall > *last_wall ? 100.0 * (double)(cpu - *last_cpu) / (double)(wall - *last_wall)
-                                   : 0;
+    double pct =
+        wall > *last_wall ? 100.0 * (double)(cpu - *last_cpu) / (double)(wall - *last_wall) : 0;
     *last_wall = wall;
     *last_cpu = cpu;
     long rss_kb = 0;
@@ -466,9 +470,8 @@ static void log_stats(struct host_agent *a, int64_t *last_wall, int64_t *last_cp
     }
     if (a->dwarf) {
         size_t l = strlen(extra);
-        snprintf(extra + l, sizeof(extra) - l,
-                 " dwarf_unwound=%" PRIu64 " dwarf_complete=%" PRIu64, a->dwarf_total,
-                 a->dwarf_complete);
+        snprintf(extra + l, sizeof(extra) - l, " dwarf_unwound=%" PRIu64 " dwarf_complete=%" PRIu64,
+                 a->dwarf_total, a->dwarf_complete);
     }
     log_info("agent: stats cpu_percent=%.2f rss_kb=%ld samples=%" PRIu64 " dropped=%" PRIu64
              " uploads=%" PRIu64 " upload_errors=%" PRIu64 " processes=%zu%s",

@@ -14,15 +14,15 @@ enum host_backend {
 };
 
 struct host_opts {
-    const char *server;          /* base URL, e.g. http://127.0.0.1:4040 */
-    const char *tenant;          /* X-Scope-OrgID, or NULL */
-    int hz;                      /* samples per second per CPU (default 99) */
-    uint32_t pid;                /* 0 = every process */
-    int offcpu;                  /* also record off-CPU time and send wall profiles */
-    uint64_t offcpu_min_ns;      /* shorter off-CPU intervals are ignored (default 1 ms) */
-    int dwarf;                   /* DWARF unwinding of user stacks (BPF backend) */
-    int upload_interval_s;       /* default 10 */
-    int duration_s;              /* stop after this long (0 = until *stop) */
+    const char *server;     /* base URL, e.g. http://127.0.0.1:4040 */
+    const char *tenant;     /* X-Scope-OrgID, or NULL */
+    int hz;                 /* samples per second per CPU (default 99) */
+    uint32_t pid;           /* 0 = every process */
+    int offcpu;             /* also record off-CPU time and send wall profiles */
+    uint64_t offcpu_min_ns; /* shorter off-CPU intervals are ignored (default 1 ms) */
+    int dwarf;              /* DWARF unwinding of user stacks (BPF backend) */
+    int upload_interval_s;  /* default 10 */
+    int duration_s;         /* stop after this long (0 = until *stop) */
     enum host_backend backend;
     const struct labels *labels; /* extra labels for every profile (borrowed), or NULL */
 };

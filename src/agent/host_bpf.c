@@ -38,30 +38,30 @@ void host_bpf_close(struct host_bpf *b)
 
 #else
 
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-#include <linux/perf_event.h>
-#include <stdarg.h>
-#include <stdlib.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+#    include <bpf/bpf.h>
+#    include <bpf/libbpf.h>
+#    include <linux/perf_event.h>
+#    include <stdarg.h>
+#    include <stdlib.h>
+#    include <sys/syscall.h>
+#    include <unistd.h>
 
-#include "agent/bpf/host.h"
-#include "base/log.h"
-#include "base/xalloc.h"
-#include "host.skel.h"
+#    include "agent/bpf/host.h"
+#    include "base/log.h"
+#    include "base/xalloc.h"
+#    include "host.skel.h"
 
 /* Entries fetched per batch syscall when draining a map. */
-#define DRAIN_BATCH 256
+#    define DRAIN_BATCH 256
 
 struct host_bpf {
     struct host_skel *skel;
     int ncpu;
-    int *pfd;                  /* perf event fd per CPU (-1 = offline CPU) */
-    struct bpf_link **links;   /* per CPU */
+    int *pfd;                /* perf event fd per CPU (-1 = offline CPU) */
+    struct bpf_link **links; /* per CPU */
     struct bpf_link *switch_link;
     struct ring_buffer *rb;
-    host_raw_cb raw_cb;        /* of the poll in progress */
+    host_raw_cb raw_cb; /* of the poll in progress */
     void *raw_arg;
     struct host_stack_key *keys; /* drain buffers, DRAIN_BATCH entries */
     uint64_t *vals;

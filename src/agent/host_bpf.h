@@ -8,17 +8,17 @@
 #include "agent/host_sample.h"
 
 struct host_bpf_opts {
-    int hz;             /* samples per second per CPU (perf_event frequency) */
-    uint32_t pid;       /* 0 = every process */
-    int offcpu;         /* attach tp_btf/sched_switch */
+    int hz;                 /* samples per second per CPU (perf_event frequency) */
+    uint32_t pid;           /* 0 = every process */
+    int offcpu;             /* attach tp_btf/sched_switch */
     uint64_t offcpu_min_ns; /* off-CPU intervals shorter than this are ignored */
-    int dwarf;          /* copy user stacks for user-space DWARF unwinding */
+    int dwarf;              /* copy user stacks for user-space DWARF unwinding */
 };
 
 /* Counters of the kernel side, summed over CPUs (see src/agent/bpf/host.h). */
 struct host_bpf_stats {
-    uint64_t samples, map_full, kstack_err, ustack_err, ringbuf_full, offcpu_events,
-        offstart_full, dwarf_samples;
+    uint64_t samples, map_full, kstack_err, ustack_err, ringbuf_full, offcpu_events, offstart_full,
+        dwarf_samples;
 };
 
 struct host_bpf;
@@ -43,7 +43,8 @@ struct host_dwarf_event;
 typedef void (*host_raw_cb)(const struct host_dwarf_event *e, void *arg);
 int host_bpf_drain(struct host_bpf *b, host_sample_cb cb, host_raw_cb raw_cb, void *arg);
 
-/* Waits up to timeout_ms for ring buffer records and hands them to raw_cb. Returns records or <0. */
+/* Waits up to timeout_ms for ring buffer records and hands them to raw_cb. Returns records or <0.
+ */
 int host_bpf_poll(struct host_bpf *b, int timeout_ms, host_raw_cb raw_cb, void *arg);
 
 void host_bpf_stats(struct host_bpf *b, struct host_bpf_stats *st);

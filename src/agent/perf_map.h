@@ -1,4 +1,5 @@
-/* perf_map.h - JIT symbol maps (/tmp/perf-PID.map) written by Node.js, the JVM's perf agents, ... */
+/* perf_map.h - JIT symbol maps (/tmp/perf-PID.map) written by Node.js, the JVM's perf agents, ...
+ */
 #ifndef EMBER_AGENT_PERF_MAP_H
 #define EMBER_AGENT_PERF_MAP_H
 

@@ -117,7 +117,9 @@ static void emit(struct perf_sampler *p, uint32_t pid, uint32_t tid, const uint6
     for (uint64_t i = 0; i < nr; i++) {
         uint64_t ip = ips[i];
         if (ip >= (uint64_t)PERF_CONTEXT_MAX) {
-            ctx = ip == (uint64_t)PERF_CONTEXT_KERNEL ? 1 : ip == (uint64_t)PERF_CONTEXT_USER ? 2 : 0;
+            ctx = ip == (uint64_t)PERF_CONTEXT_KERNEL ? 1
+                  : ip == (uint64_t)PERF_CONTEXT_USER ? 2
+                                                      : 0;
             continue;
         }
         if (ctx == 1 && nk < MAX_FRAMES)

@@ -6,10 +6,10 @@
 #include <sys/types.h>
 
 struct proc_info {
-    char service[128];      /* EMBER_SERVICE_NAME, else OTEL_SERVICE_NAME, else exe base name */
-    char exe[256];          /* executable path ("" for kernel threads) */
-    char comm[32];          /* /proc/PID/comm */
-    char container_id[80];  /* from /proc/PID/cgroup, "" when not in a container */
+    char service[128];     /* EMBER_SERVICE_NAME, else OTEL_SERVICE_NAME, else exe base name */
+    char exe[256];         /* executable path ("" for kernel threads) */
+    char comm[32];         /* /proc/PID/comm */
+    char container_id[80]; /* from /proc/PID/cgroup, "" when not in a container */
 };
 
 /*

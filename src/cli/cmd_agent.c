@@ -22,32 +22,33 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: ember agent [flags]\n\n"
-            "Profiles the processes of this host with no code change (run as root) and sends\n"
-            "one profile per process to the server every upload interval. Uses eBPF (cpu-clock\n"
-            "perf events on every CPU, user and kernel stacks); falls back to perf_event call\n"
-            "chains when BPF cannot load.\n\n"
-            "Flags:\n"
-            "  --server URL             server address (default $EMBER_SERVER_ADDRESS, else\n"
-            "                           " CLI_DEFAULT_SERVER ")\n"
-            "  --tenant ID              tenant, sent as X-Scope-OrgID (default none)\n"
-            "  --sample-rate HZ         samples per second per CPU, 1..10000 (default 99)\n"
-            "  --pid PID                profile one process only\n"
-            "  --all                    profile every process (the default)\n"
-            "  --labels k=v,...         labels added to every profile (default none)\n"
-            "  --off-cpu                also record time off CPU (sleeping, blocked) and send\n"
-            "                           wall profiles (on + off CPU) beside process_cpu\n"
-            "  --off-cpu-threshold DUR  ignore off-CPU intervals shorter than this (default 1ms)\n"
-            "  --dwarf                  unwind user stacks with .eh_frame CFI in user space, for\n"
-            "                           code built without frame pointers (default: frame pointers)\n"
-            "  --upload-interval DUR    how often profiles are sent: 10s, 1m, ... (default 10s)\n"
-            "  --duration DUR           stop after this long (default: run until SIGINT/SIGTERM)\n"
-            "  --backend auto|bpf|perf  collector: eBPF with perf fallback (default), eBPF only,\n"
-            "                           or perf_event call chains only\n"
-            "  -h, --help               show this help\n\n"
-            "Example:\n"
-            "  sudo ember agent --server http://127.0.0.1:4040 --labels env=prod --off-cpu\n");
+    fprintf(
+        f,
+        "usage: ember agent [flags]\n\n"
+        "Profiles the processes of this host with no code change (run as root) and sends\n"
+        "one profile per process to the server every upload interval. Uses eBPF (cpu-clock\n"
+        "perf events on every CPU, user and kernel stacks); falls back to perf_event call\n"
+        "chains when BPF cannot load.\n\n"
+        "Flags:\n"
+        "  --server URL             server address (default $EMBER_SERVER_ADDRESS, else\n"
+        "                           " CLI_DEFAULT_SERVER ")\n"
+        "  --tenant ID              tenant, sent as X-Scope-OrgID (default none)\n"
+        "  --sample-rate HZ         samples per second per CPU, 1..10000 (default 99)\n"
+        "  --pid PID                profile one process only\n"
+        "  --all                    profile every process (the default)\n"
+        "  --labels k=v,...         labels added to every profile (default none)\n"
+        "  --off-cpu                also record time off CPU (sleeping, blocked) and send\n"
+        "                           wall profiles (on + off CPU) beside process_cpu\n"
+        "  --off-cpu-threshold DUR  ignore off-CPU intervals shorter than this (default 1ms)\n"
+        "  --dwarf                  unwind user stacks with .eh_frame CFI in user space, for\n"
+        "                           code built without frame pointers (default: frame pointers)\n"
+        "  --upload-interval DUR    how often profiles are sent: 10s, 1m, ... (default 10s)\n"
+        "  --duration DUR           stop after this long (default: run until SIGINT/SIGTERM)\n"
+        "  --backend auto|bpf|perf  collector: eBPF with perf fallback (default), eBPF only,\n"
+        "                           or perf_event call chains only\n"
+        "  -h, --help               show this help\n\n"
+        "Example:\n"
+        "  sudo ember agent --server http://127.0.0.1:4040 --labels env=prod --off-cpu\n");
 }
 
 /* Parses "10s", "250ms", "2m", "1h" or plain seconds into ns; -1 when invalid. */
@@ -204,8 +205,7 @@ int cmd_agent(int argc, char **argv)
             }
             break;
         default:
-            fprintf(stderr, "ember agent: unknown or incomplete flag '%s'\n\n",
-                    argv[optind - 1]);
+            fprintf(stderr, "ember agent: unknown or incomplete flag '%s'\n\n", argv[optind - 1]);
             usage(stderr);
             goto out;
         }

@@ -53,7 +53,7 @@ static void shuffle(void)
                 shuffle();                                                                         \
                 qsort(arr, N, sizeof(int), cmp);                                                   \
             } else {                                                                               \
-                for (int i = 0; i < 400000; i++)                                                    \
+                for (int i = 0; i < 400000; i++)                                                   \
                     sink += (unsigned long)i * 7;                                                  \
             }                                                                                      \
         }                                                                                          \

@@ -1,20 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 /* host.bpf.c - the host agent's kernel side: cpu-clock stack sampling and off-CPU time (CO-RE) */
-#include "vmlinux.h"
+#include "agent/bpf/host.h"
 
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-#include "agent/bpf/host.h"
+#include "vmlinux.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 /* Set by user space before load. */
-const volatile __u32 targ_pid = 0;          /* 0 = every process */
-const volatile __u32 self_pid = 0;          /* the agent itself, never sampled */
-const volatile __u8 dwarf_mode = 0;         /* send user stacks for user-space unwinding */
-const volatile __u8 offcpu_enabled = 0;     /* record off-CPU intervals */
+const volatile __u32 targ_pid = 0;            /* 0 = every process */
+const volatile __u32 self_pid = 0;            /* the agent itself, never sampled */
+const volatile __u8 dwarf_mode = 0;           /* send user stacks for user-space unwinding */
+const volatile __u8 offcpu_enabled = 0;       /* record off-CPU intervals */
 const volatile __u64 offcpu_min_ns = 1000000; /* shorter off-CPU intervals are ignored */
 
 /* Which of the two aggregation maps is being filled; user space flips it, then drains the other. */

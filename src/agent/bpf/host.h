@@ -1,12 +1,14 @@
-/* host.h - types shared by host.bpf.c and the agent's user space (stack keys, event layout, counters) */
+/* host.h - types shared by host.bpf.c and the agent's user space (stack keys, event layout,
+ * counters) */
 #ifndef EMBER_AGENT_BPF_HOST_H
 #define EMBER_AGENT_BPF_HOST_H
 
 #ifndef __VMLINUX_H__
-#include <linux/types.h>
+#    include <linux/types.h>
 #endif
 
-/* Frames kept per stack and side (bpf_get_stack's limit is the sysctl perf_event_max_stack, 127). */
+/* Frames kept per stack and side (bpf_get_stack's limit is the sysctl perf_event_max_stack, 127).
+ */
 #define HOST_MAX_DEPTH 127
 /* Bytes of user stack copied per sample in DWARF mode (from the stack pointer up). */
 #define HOST_STACK_COPY 16384
@@ -57,9 +59,9 @@ struct host_offstart {
  */
 struct host_dwarf_event {
     __u32 pid, tid;
-    __u32 kind;     /* enum host_kind */
-    __u32 nkernel;  /* frames in kstack */
-    __u64 weight;   /* 1 for cpu samples, ns for off-CPU */
+    __u32 kind;    /* enum host_kind */
+    __u32 nkernel; /* frames in kstack */
+    __u64 weight;  /* 1 for cpu samples, ns for off-CPU */
     __u64 ip, sp, bp;
     __u64 stack_base; /* user address of stack[0]: sp rounded down to its page */
     __u32 stack_len;  /* bytes valid in stack */
