@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /* host.bpf.c - the host agent's kernel side: cpu-clock stack sampling and off-CPU time (CO-RE) */
-#include "agent/bpf/host.h"
-
+/* clang-format off: vmlinux.h must come first (host.h and the libbpf headers rely on it) */
+#include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
-
-#include "vmlinux.h"
+#include "agent/bpf/host.h"
+/* clang-format on */
 
 char LICENSE[] SEC("license") = "GPL";
 
