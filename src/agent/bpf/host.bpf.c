@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /* host.bpf.c - the host agent's kernel side: cpu-clock stack sampling and off-CPU time (CO-RE) */
-/* clang-format off: vmlinux.h must come first (host.h and the libbpf headers rely on it) */
+/* vmlinux.h must come first: host.h and the libbpf headers rely on it */
+// clang-format off
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "agent/bpf/host.h"
-/* clang-format on */
+// clang-format on
 
 char LICENSE[] SEC("license") = "GPL";
 
