@@ -537,6 +537,8 @@ int host_agent_run(const struct host_opts *o, volatile sig_atomic_t *stop)
     if (rc)
         goto out;
     a.nvalues = o->offcpu && a.bpf ? 2 : 1;
+    if (o->pid) /* read its labels and symbols now, while it surely runs */
+        hproc_get(&a, o->pid);
     a.window_start_ns = time_now_ns();
     int64_t start = time_mono_ns();
     int64_t next_drain = start + BPF_DRAIN_MS * 1000000LL;
