@@ -423,6 +423,7 @@ static void *sampler_main(void *arg)
 {
     (void)arg;
     pa_own_thread_register();
+    pthread_setname_np(pthread_self(), "ember-sampler");
     long period = 1000000000L / g_s.rate;
     long scan_ticks = SCAN_EVERY_MS * 1000000L / period;
     if (scan_ticks < 1)

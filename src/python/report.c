@@ -906,6 +906,7 @@ static void *collector_main(void *arg)
 {
     (void)arg;
     pa_own_thread_register();
+    pthread_setname_np(pthread_self(), "ember-collect");
     int64_t next_cut = now_ns(CLOCK_MONOTONIC) + (int64_t)R.cfg.upload_interval_ms * 1000000;
     while (!atomic_load(&R.stop)) {
         sleep_ms(DRAIN_MS);
@@ -1001,6 +1002,7 @@ static void *uploader_main(void *arg)
 {
     (void)arg;
     pa_own_thread_register();
+    pthread_setname_np(pthread_self(), "ember-upload");
     CURL *c = curl_easy_init();
     int backoff_ms = 0;
     int64_t deadline = 0;

@@ -63,6 +63,7 @@ def configure(application_name=None, server_address=None, sample_rate=None, tags
     Arguments not given come from the environment: EMBER_APPLICATION_NAME,
     EMBER_SERVER_ADDRESS, EMBER_SAMPLE_RATE (Hz), EMBER_TAGS (k=v,k=v),
     EMBER_UPLOAD_INTERVAL (seconds), EMBER_ALLOC_SAMPLE_BYTES, EMBER_TENANT_ID,
+    EMBER_PROFILES (cpu,wall,alloc: which to collect),
     EMBER_AUTH_TOKEN. pyroscope-io options that have no meaning here
     (gil_only, report_pid, detect_subprocesses, ...) are accepted and ignored.
     Calling configure() again restarts with the new settings.
@@ -78,6 +79,11 @@ def configure(application_name=None, server_address=None, sample_rate=None, tags
                      else _env_number("EMBER_UPLOAD_INTERVAL", float, 10.0))
     alloc_bytes = int(alloc_interval if alloc_interval is not None
                       else _env_number("EMBER_ALLOC_SAMPLE_BYTES", int, 512 * 1024))
+    profiles = os.environ.get("EMBER_PROFILES")
+    if profiles:  # e.g. EMBER_PROFILES=cpu,wall,alloc (as for libember.so) switches off what is absent
+        names = {p.strip() for p in profiles.split(",")}
+        oncpu, wall, enable_alloc = oncpu and "cpu" in names, wall and "wall" in names, \
+            enable_alloc and "alloc" in names
     series_tags = _env_tags()
     series_tags.update({str(k): str(v) for k, v in (tags or {}).items()})
     tenant = tenant_id or os.environ.get("EMBER_TENANT_ID") or None
