@@ -17,10 +17,10 @@
 #include "agent/host_bpf.h"
 #include "agent/host_ksyms.h"
 #include "agent/host_sample.h"
+#include "agent/host_syms.h"
 #include "agent/perf_map.h"
 #include "agent/perf_sampler.h"
 #include "agent/proc_info.h"
-#include "agent/symbolize.h"
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/hash.h"
@@ -45,7 +45,7 @@ struct hproc {
     uint32_t pid;
     struct proc_info info;
     int gone; /* /proc/PID was unreadable when first seen */
-    struct symbolizer *sym;
+    struct hsym_proc *sym;
     struct perf_map *jit;
     int jit_tried;
     struct pprof prof;
@@ -62,6 +62,7 @@ struct host_agent {
     struct hmap procs; /* pid -> index in procs_v */
     VEC(struct hproc *) procs_v;
     struct host_ksyms *ksyms;
+    struct host_syms *syms; /* ELF files shared by every process */
     struct host_bpf *bpf;
     struct perf_sampler *perf;
     struct dwarf_unwinder *dwarf;
@@ -122,20 +123,18 @@ static struct hproc *hproc_get(struct host_agent *a, uint32_t pid)
         p->gone = 1;
         snprintf(p->info.service, sizeof(p->info.service), "unknown");
     } else {
-        int err = symbolizer_new(&p->sym, (pid_t)pid);
-        if (err)
-            log_debug("agent: no symbols for pid %" PRIu32 ": %s", pid, ember_strerror(err));
+        p->sym = hsym_proc_new(a->syms, (pid_t)pid); /* its maps are read on the first lookup */
     }
     *slot = a->procs_v.len;
     VEC_PUSH(a->procs_v, p);
     return p;
 }
 
-static void hproc_free(struct hproc *p)
+static void hproc_free(struct host_agent *a, struct hproc *p)
 {
     if (!p)
         return;
-    symbolizer_free(p->sym);
+    hsym_proc_free(a->syms, p->sym);
     perf_map_free(p->jit);
     pprof_release(&p->prof);
     hmap_release(&p->locs);
@@ -175,15 +174,14 @@ static uint64_t add_location(struct hproc *p, uint64_t addr, const char *name, c
 /* Location id of a user pc (exact instruction address) of process p. */
 static uint64_t user_location(struct host_agent *a, struct hproc *p, uint64_t pc)
 {
-    (void)a;
     int created = 0;
     uint64_t *slot = hmap_put(&p->locs, pc == UINT64_MAX ? 0 : pc, &created);
     if (!created)
         return *slot;
-    struct sym_info si = {0};
+    struct hsym_info si = {0};
     char buf[80];
     const char *name = NULL;
-    if (p->sym && symbolizer_lookup(p->sym, pc, &si) == 0)
+    if (p->sym && hsym_lookup(a->syms, p->sym, pc, &si) == 0)
         name = si.name;
     if (!name && !si.module) { /* JIT code: a perf map written by the runtime */
         if (!p->jit_tried) {
@@ -419,7 +417,7 @@ static void flush(struct host_agent *a)
         if (p->gone || !proc_alive((pid_t)p->pid)) {
             if (a->dwarf)
                 dwarf_unwinder_forget(a->dwarf, p->pid);
-            hproc_free(p);
+            hproc_free(a, p);
             continue;
         }
         hproc_reset_profile(a, p);
@@ -455,7 +453,7 @@ static void log_stats(struct host_agent *a, int64_t *last_wall, int64_t *last_cp
             rss_kb = res * (sysconf(_SC_PAGESIZE) / 1024);
         fclose(f);
     }
-    char extra[384] = "";
+    char extra[512] = "";
     if (a->bpf) {
         struct host_bpf_stats st;
         host_bpf_stats(a->bpf, &st);
@@ -473,6 +471,12 @@ static void log_stats(struct host_agent *a, int64_t *last_wall, int64_t *last_cp
         snprintf(extra + l, sizeof(extra) - l, " dwarf_unwound=%" PRIu64 " dwarf_complete=%" PRIu64,
                  a->dwarf_total, a->dwarf_complete);
     }
+    struct hsym_stats ss;
+    host_syms_stats(a->syms, &ss);
+    size_t l = strlen(extra);
+    snprintf(extra + l, sizeof(extra) - l,
+             " elf_files=%zu elf_opened=%zu elf_evicted=%zu cached_pcs=%zu", ss.files_open,
+             ss.files_opened, ss.files_evicted, ss.cached_pcs);
     log_info("agent: stats cpu_percent=%.2f rss_kb=%ld samples=%" PRIu64 " dropped=%" PRIu64
              " uploads=%" PRIu64 " upload_errors=%" PRIu64 " processes=%zu%s",
              pct, rss_kb, a->samples, a->dropped, a->uploads, a->upload_errors, a->procs_v.len,
@@ -526,6 +530,11 @@ int host_agent_run(const struct host_opts *o, volatile sig_atomic_t *stop)
     if (err)
         log_warn("agent: no kernel symbols from /proc/kallsyms (%s): kernel frames stay addresses",
                  ember_strerror(err));
+    a.syms = host_syms_new(NULL, 0);
+    if (!a.syms) {
+        rc = -ENOMEM;
+        goto out;
+    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     a.curl = curl_easy_init();
     if (!a.curl) {
@@ -579,10 +588,11 @@ out:
     perf_sampler_close(a.perf);
     dwarf_unwinder_free(a.dwarf);
     for (size_t i = 0; i < a.procs_v.len; i++)
-        hproc_free(a.procs_v.data[i]);
+        hproc_free(&a, a.procs_v.data[i]);
     free(a.procs_v.data);
     hmap_release(&a.procs);
     host_ksyms_free(a.ksyms);
+    host_syms_free(a.syms);
     if (a.curl)
         curl_easy_cleanup(a.curl);
     curl_global_cleanup();
