@@ -1,5 +1,6 @@
 /* cmd_agent.c - `ember agent`: the host agent (eBPF or perf_event sampling of every process) */
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,17 +8,21 @@
 #include <unistd.h>
 
 #include "agent/host.h"
+#include "agent/host_scrape.h"
 #include "base/err.h"
 #include "cli/cli.h"
 #include "cli/cmds.h"
 #include "profile/labels.h"
 
 static volatile sig_atomic_t g_stop;
+/* The scrape thread stops on a signal or when host sampling ends. */
+static volatile sig_atomic_t g_scrape_stop;
 
 static void on_signal(int sig)
 {
     (void)sig;
     g_stop = 1;
+    g_scrape_stop = 1;
 }
 
 static void usage(FILE *f)
@@ -46,6 +51,12 @@ static void usage(FILE *f)
         "  --duration DUR           stop after this long (default: run until SIGINT/SIGTERM)\n"
         "  --backend auto|bpf|perf  collector: eBPF with perf fallback (default), eBPF only,\n"
         "                           or perf_event call chains only\n"
+        "  --scrape URL             pull mode: every upload interval fetch Go net/http/pprof\n"
+        "                           profiles (profile, heap, mutex, block, goroutine) from\n"
+        "                           URL, e.g. http://127.0.0.1:6060/debug/pprof/, and push\n"
+        "                           them; alone it only scrapes (add --all or --pid to also\n"
+        "                           sample the host)\n"
+        "  --service NAME           service_name of scraped profiles (default: URL's host:port)\n"
         "  -h, --help               show this help\n\n"
         "Example:\n"
         "  sudo ember agent --server http://127.0.0.1:4040 --labels env=prod --off-cpu\n");
@@ -88,7 +99,15 @@ enum {
     OPT_INTERVAL,
     OPT_DURATION,
     OPT_BACKEND,
+    OPT_SCRAPE,
+    OPT_SERVICE,
 };
+
+static void *scrape_thread(void *arg)
+{
+    host_scrape_run(arg, &g_scrape_stop);
+    return NULL;
+}
 
 int cmd_agent(int argc, char **argv)
 {
@@ -105,6 +124,8 @@ int cmd_agent(int argc, char **argv)
         {"upload-interval", required_argument, NULL, OPT_INTERVAL},
         {"duration", required_argument, NULL, OPT_DURATION},
         {"backend", required_argument, NULL, OPT_BACKEND},
+        {"scrape", required_argument, NULL, OPT_SCRAPE},
+        {"service", required_argument, NULL, OPT_SERVICE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -115,6 +136,8 @@ int cmd_agent(int argc, char **argv)
     long v;
     int64_t d;
     int rc = CLI_USAGE;
+    int host = 0; /* --pid or --all given */
+    struct scrape_opts so = {0};
     host_opts_default(&o);
     labels_init(&labels);
     optind = 0;
@@ -148,9 +171,17 @@ int cmd_agent(int argc, char **argv)
                 goto out;
             }
             o.pid = (uint32_t)v;
+            host = 1;
             break;
         case OPT_ALL:
             o.pid = 0;
+            host = 1;
+            break;
+        case OPT_SCRAPE:
+            so.url = optarg;
+            break;
+        case OPT_SERVICE:
+            so.service = optarg;
             break;
         case OPT_LABELS:
             if (cli_parse_labels(optarg, &labels, err, sizeof(err))) {
@@ -221,6 +252,28 @@ int cmd_agent(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    if (so.url) {
+        so.server = o.server;
+        so.tenant = o.tenant;
+        so.interval_s = o.upload_interval_s;
+        so.duration_s = o.duration_s;
+        so.labels = o.labels;
+        if (!host) {
+            rc = host_scrape_run(&so, &g_scrape_stop) ? CLI_FAIL : CLI_OK;
+            goto out;
+        }
+        pthread_t th;
+        if (pthread_create(&th, NULL, scrape_thread, &so)) {
+            fprintf(stderr, "ember agent: cannot start the scrape thread\n");
+            rc = CLI_FAIL;
+            goto out;
+        }
+        int e = host_agent_run(&o, &g_stop);
+        g_scrape_stop = 1;
+        pthread_join(th, NULL);
+        rc = e ? CLI_FAIL : CLI_OK;
+        goto out;
+    }
     int e = host_agent_run(&o, &g_stop);
     rc = e ? CLI_FAIL : CLI_OK;
 out:

@@ -1,6 +1,7 @@
 """test_agent.py - `ember agent` (root only): known CPU split through eBPF and perf_event
 sampling, DWARF unwinding of code without frame pointers, kernel frames, off-CPU time."""
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -152,6 +153,36 @@ def test_offcpu_in_wall_not_cpu():
     check(ctot.get(sleep_fn, 0) < 3, f"cpu: {sleep_fn} {ctot.get(sleep_fn, 0):.1f}%")
     check(not any(n.startswith("bpf_trace_run") for n in wtot), f"BPF frames in wall stacks: {list(wtot)}")
     check(ctot.get("func_a", 0) > 90, f"cpu: func_a {ctot.get('func_a', 0):.1f}%")
+
+
+def test_scrape_go_pprof():
+    """Pull mode: a stdlib-only Go program's /debug/pprof/ endpoints, its burner on top."""
+    go = shutil.which("go")
+    check(go is not None, "go not installed (apt-get install golang-go)")
+    exe = os.path.join(TMP, "goburn")
+    env = dict(os.environ, GO111MODULE="off", GOPROXY="off", GOFLAGS="",
+               GOCACHE=os.path.join(TMP, "gocache"), GOPATH=os.path.join(TMP, "gopath"))
+    subprocess.run([go, "build", "-o", exe, os.path.join(ROOT, "tests", "agent", "goburn.go")],
+                   check=True, env=env, timeout=300)
+    svc = subprocess.Popen([exe], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(svc.stdout.readline())
+        agent = subprocess.run([EMBER, "agent", "--server", server().url, "--scrape",
+                                f"http://127.0.0.1:{port}/debug/pprof/", "--service", "goburn",
+                                "--labels", "env=scrape", "--upload-interval", "3s",
+                                "--duration", "3s"], capture_output=True, text=True, timeout=60)
+        check(agent.returncode == 0, f"agent failed ({agent.returncode}): {agent.stderr[-2000:]}")
+        check("errors=0" in agent.stderr, f"scrape errors: {agent.stderr[-2000:]}")
+    finally:
+        svc.kill()
+        svc.wait()
+    q = 'process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name="goburn",env="scrape"}'
+    top = api(server(), "top", query=q, limit=5)
+    fns = [f["name"] for f in top["functions"]]
+    check(fns and fns[0] == "main.burnEmberCPU", f"top of the scraped CPU profile: {top}")
+    for ptype in ("memory:inuse_space:bytes:space:bytes", "goroutines:goroutine:count:goroutine:count"):
+        t = api(server(), "top", query=ptype + '{service_name="goburn"}', limit=5)
+        check(t["total"] > 0, f"no {ptype} from the scrape: {t}")
 
 
 def teardown():
