@@ -1,10 +1,7 @@
-/* capture.c - Python stack capture from signal handlers: per-thread CPU timers, wall ticks, sample ring */
+/* capture.c - Python stack capture from signal handlers: per-thread CPU timers, wall ticks, sample
+ * ring */
 #define Py_BUILD_CORE 1
 #include <Python.h>
-
-#include "internal/pycore_frame.h"
-#include "pyagent.h"
-
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -15,17 +12,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "internal/pycore_frame.h"
+#include "pyagent.h"
+
 #if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030C0000
 #    error "ember's frame walker reads CPython 3.11 frames (_PyInterpreterFrame); port it first"
 #endif
 
 /* Ring slots: records that handlers wrote and the collector has not taken yet. */
-#define RING_SLOTS   512
-#define SLOT_PROBES  8
-#define MAX_THREADS  4096
-#define MAX_OWN      8
+#define RING_SLOTS    512
+#define SLOT_PROBES   8
+#define MAX_THREADS   4096
+#define MAX_OWN       8
 #define SCAN_EVERY_MS 100
-#define SIGVAL_CPU   0x454d4231 /* "EMB1": marks our timers' signals */
+#define SIGVAL_CPU    0x454d4231 /* "EMB1": marks our timers' signals */
 
 enum slot_state { SLOT_FREE, SLOT_WRITING, SLOT_FULL };
 
@@ -364,7 +364,8 @@ int pa_register_self(void)
     return 0; /* queue full: the next scan adopts the thread */
 }
 
-/* Brings the thread table in line with /proc/self/task: timers for new threads, none for gone ones. */
+/* Brings the thread table in line with /proc/self/task: timers for new threads, none for gone ones.
+ */
 static void scan_threads(void)
 {
     DIR *d = opendir("/proc/self/task");

@@ -1,9 +1,7 @@
-/* module.c - the _ember CPython extension: start/stop, tags, allocation sampling hooks, fork handling */
+/* module.c - the _ember CPython extension: start/stop, tags, allocation sampling hooks, fork
+ * handling */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-
-#include "pyagent.h"
-
 #include <curl/curl.h>
 #include <errno.h>
 #include <math.h>
@@ -12,6 +10,8 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "pyagent.h"
 
 static struct pa_config g_cfg;
 static int g_running;
@@ -231,9 +231,19 @@ static PyObject *py_start(PyObject *self, PyObject *args, PyObject *kw)
     /* CPython's kwlist is char *[] for historical reasons; the strings are never written */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdiscarded-qualifiers"
-    static char *kwlist[] = {"application_name", "server_address", "sample_rate", "tags",
-                             "oncpu", "wall", "enable_alloc", "alloc_interval", "tenant_id",
-                             "auth_token", "upload_interval", "sys_path", "max_pending_bytes",
+    static char *kwlist[] = {"application_name",
+                             "server_address",
+                             "sample_rate",
+                             "tags",
+                             "oncpu",
+                             "wall",
+                             "enable_alloc",
+                             "alloc_interval",
+                             "tenant_id",
+                             "auth_token",
+                             "upload_interval",
+                             "sys_path",
+                             "max_pending_bytes",
                              NULL};
 #pragma GCC diagnostic pop
     PyObject *app, *server, *tags = Py_None, *tenant = Py_None, *token = Py_None,
@@ -244,9 +254,9 @@ static PyObject *py_start(PyObject *self, PyObject *args, PyObject *kw)
     struct pa_config c = {0};
     int bad = 0;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "UU|iOpppKOOdOK:start", kwlist, &app, &server,
-                                     &rate, &tags, &cpu, &wall, &alloc, &alloc_interval, &tenant,
-                                     &token, &upload, &sys_path, &max_pending))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "UU|iOpppKOOdOK:start", kwlist, &app, &server, &rate,
+                                     &tags, &cpu, &wall, &alloc, &alloc_interval, &tenant, &token,
+                                     &upload, &sys_path, &max_pending))
         return NULL;
     if (g_running) {
         PyErr_SetString(PyExc_RuntimeError, "ember: already started (call shutdown() first)");
@@ -466,8 +476,14 @@ static PyMethodDef methods[] = {
     {"_after_fork_child", py_after_fork_child, METH_NOARGS, "restarts profiling in a child."},
     {NULL, NULL, 0, NULL}};
 
-static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "_ember",
-                                    "Ember's native profiler core", -1, methods, NULL, NULL, NULL,
+static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT,
+                                    "_ember",
+                                    "Ember's native profiler core",
+                                    -1,
+                                    methods,
+                                    NULL,
+                                    NULL,
+                                    NULL,
                                     NULL};
 
 PyMODINIT_FUNC PyInit__ember(void);

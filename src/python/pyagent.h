@@ -32,17 +32,17 @@ struct pa_rec {
 /* Settings given to pa_start(); strings are copied. */
 struct pa_config {
     char *app_name;
-    char *server;                /* base URL, e.g. http://127.0.0.1:4040 */
-    char *tenant, *auth_token;   /* NULL = none */
-    char **global_tags;          /* k0, v0, k1, v1, ... (series labels) */
+    char *server;              /* base URL, e.g. http://127.0.0.1:4040 */
+    char *tenant, *auth_token; /* NULL = none */
+    char **global_tags;        /* k0, v0, k1, v1, ... (series labels) */
     size_t nglobal_tags;
-    char **sys_path;             /* prefixes stripped from file names to form module names */
+    char **sys_path; /* prefixes stripped from file names to form module names */
     size_t nsys_path;
-    int sample_rate;             /* Hz, 1..1000 */
-    int cpu, wall, alloc;        /* profiles on/off */
-    uint64_t alloc_interval;     /* mean bytes between allocation samples */
+    int sample_rate;         /* Hz, 1..1000 */
+    int cpu, wall, alloc;    /* profiles on/off */
+    uint64_t alloc_interval; /* mean bytes between allocation samples */
     int upload_interval_ms;
-    size_t max_pending_bytes;    /* upload queue bound */
+    size_t max_pending_bytes; /* upload queue bound */
 };
 
 /* ---- capture.c: frame walking (async-signal-safe), signal sampler, native threads ---- */
@@ -86,8 +86,7 @@ int pa_report_start(const struct pa_config *c);
  */
 void pa_report_stop(int flush_ms);
 /* Adds one allocation sample (GIL held) and remembers ptr as live. */
-void pa_report_alloc(const struct pa_rec *r, void *ptr, size_t size, double objects,
-                     double bytes);
+void pa_report_alloc(const struct pa_rec *r, void *ptr, size_t size, double objects, double bytes);
 /* Forgets a sampled live pointer; cheap when ptr was not sampled. GIL held. */
 void pa_report_free(void *ptr);
 /* Interns a tag set (k0,v0,k1,v1,...). Returns its id (>= 1) or -ENOMEM. */

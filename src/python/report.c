@@ -1,6 +1,4 @@
 /* report.c - aggregation of raw Python stacks, pprof encoding and upload for the ember extension */
-#include "pyagent.h"
-
 #include <curl/curl.h>
 #include <errno.h>
 #include <math.h>
@@ -10,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "pyagent.h"
 
 /* Caps that bound the agent's memory whatever the application does. */
 #define MAX_STRS      (1u << 20)
@@ -820,16 +820,17 @@ static void cut_interval(void)
     static const struct ptype space = {"space", "bytes"};
 
     R.interval_start_ns = now;
-    if (R.vals[PA_CPU].n && !encode_pprof(&prof, &R.vals[PA_CPU], cpu, 1, &cpu_period, period,
-                                          start, now - start))
+    if (R.vals[PA_CPU].n &&
+        !encode_pprof(&prof, &R.vals[PA_CPU], cpu, 1, &cpu_period, period, start, now - start))
         put_series(&req, "process_cpu", &prof, 0);
     prof.len = 0;
-    if (R.vals[PA_WALL].n && !encode_pprof(&prof, &R.vals[PA_WALL], wall, 1, &cpu_period,
-                                           period, start, now - start))
+    if (R.vals[PA_WALL].n &&
+        !encode_pprof(&prof, &R.vals[PA_WALL], wall, 1, &cpu_period, period, start, now - start))
         put_series(&req, "wall", &prof, 0);
     prof.len = 0;
     if (R.cfg.alloc) {
-        /* in-use: a snapshot of the sampled objects still alive, merged beside this interval's allocations */
+        /* in-use: a snapshot of the sampled objects still alive, merged beside this interval's
+         * allocations */
         struct valtab *a = &R.vals[PA_ALLOC];
         int ok = 1;
         for (size_t i = 0; i < R.livecap && ok; i++) {
@@ -954,7 +955,9 @@ static int send_push(CURL *c, const struct pending *p, long timeout_ms)
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 3000 ? timeout_ms : 3000);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_body);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "ember-python/" "0.1");
+    curl_easy_setopt(c, CURLOPT_USERAGENT,
+                     "ember-python/"
+                     "0.1");
     CURLcode rc = curl_easy_perform(c);
     if (rc == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);

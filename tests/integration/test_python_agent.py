@@ -141,11 +141,15 @@ def test_server_down():
     srv = h.Server()  # port chosen, not started yet
     app = App(srv.url, "flask-down")
     try:
+        # /alloc is left out: its 2 MB results make the app's own RSS swing by more than the
+        # agent's bound (8 MiB of queued uploads); after a warm-up, memory must stay flat
+        stats = app.load(5, "/calc,/sleep", workers=2)
         rss0 = app.rss_kb()
-        stats = app.load(10, "/calc,/alloc", workers=2)
+        stats = app.load(10, "/calc,/sleep", workers=2)
         h.check(" 0 errors" in stats.splitlines()[-1], f"requests failed while the server was down: {stats}")
         rss1 = app.rss_kb()
-        h.check(rss1 - rss0 < 40 * 1024, f"RSS grew {rss1 - rss0} KiB while the server was down")
+        h.check(rss1 - rss0 < 10 * 1024, f"RSS grew {rss1 - rss0} KiB while the server was down")
+        print(f"   RSS {rss0} -> {rss1} KiB over 10 s with the server down", flush=True)
         t_down_end = time.time()
         srv.start()
         try:
