@@ -353,6 +353,97 @@ static int sym_cmp(const void *x, const void *y)
 }
 
 /*
+ * Start of the function after the one starting at pc, from the sorted table
+ * of .eh_frame_hdr (the common encoding: datarel sdata4 pairs); 0 when pc
+ * starts no FDE there or the table is in another encoding.
+ */
+static uint64_t eh_frame_hdr_next(Elf *elf, const unsigned char *raw, size_t rawsize, uint64_t bias,
+                                  uint64_t pc)
+{
+    size_t nph = 0;
+    if (elf_getphdrnum(elf, &nph))
+        return 0;
+    for (size_t i = 0; i < nph; i++) {
+        GElf_Phdr ph;
+        if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_GNU_EH_FRAME)
+            continue;
+        if (ph.p_offset + ph.p_filesz > rawsize || ph.p_filesz < 12)
+            return 0;
+        const unsigned char *h = raw + ph.p_offset;
+        if (h[0] != 1 || h[2] != 0x03 || h[3] != 0x3b) /* version, udata4 count, datarel sdata4 */
+            return 0;
+        uint32_t count;
+        memcpy(&count, h + 8, 4); /* after the 4-byte eh_frame_ptr (0x1b: pcrel sdata4) */
+        if (h[1] != 0x1b || 12 + (uint64_t)count * 8 > ph.p_filesz)
+            return 0;
+        uint64_t base = ph.p_vaddr + bias, rel = pc - base;
+        for (uint32_t k = 0; k < count; k++) {
+            int32_t v;
+            memcpy(&v, h + 12 + (size_t)k * 8, 4);
+            if ((uint64_t)(int64_t)v != rel)
+                continue;
+            if (k + 1 >= count)
+                return 0;
+            memcpy(&v, h + 12 + (size_t)(k + 1) * 8, 4);
+            return base + (uint64_t)(int64_t)v;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/*
+ * Executables without .symtab (Debian strips them) still pass main to
+ * __libc_start_main from _start: on x86-64 as "lea main(%rip),%rdi" or
+ * "mov $main,%rdi" within its first bytes. main ends where the next function
+ * of .eh_frame_hdr starts, so only pcs inside main get the name. Adds the symbol
+ * to f->syms (room for one more is reserved by the caller).
+ */
+static void add_entry_main(struct hsym_file *f)
+{
+#if defined(__x86_64__)
+    for (size_t i = 0; i < f->nsyms; i++)
+        if (!strcmp(f->syms[i].name, "main"))
+            return;
+    Dwarf_Addr bias = 0;
+    Elf *elf = dwfl_module_getelf(f->mod, &bias);
+    GElf_Ehdr eh;
+    size_t rawsize = 0;
+    const unsigned char *raw = elf ? (const unsigned char *)elf_rawfile(elf, &rawsize) : NULL;
+    if (!raw || !gelf_getehdr(elf, &eh) || eh.e_machine != EM_X86_64 || !eh.e_entry)
+        return;
+    uint64_t entry = eh.e_entry + bias, off = UINT64_MAX;
+    for (int i = 0; i < f->nload; i++)
+        if (entry >= f->load[i].vaddr && entry < f->load[i].vaddr + f->load[i].filesz)
+            off = entry - f->load[i].vaddr + f->load[i].off;
+    if (off == UINT64_MAX || off + 64 > rawsize)
+        return;
+    const unsigned char *b = raw + off;
+    uint64_t target = 0;
+    for (int i = 0; i + 7 <= 64 && !target; i++) {
+        int32_t v;
+        memcpy(&v, b + i + 3, sizeof(v));
+        if (b[i] == 0x48 && b[i + 1] == 0x8d && b[i + 2] == 0x3d) /* lea rel32(%rip),%rdi */
+            target = entry + (uint64_t)i + 7 + (uint64_t)(int64_t)v;
+        else if (b[i] == 0x48 && b[i + 1] == 0xc7 && b[i + 2] == 0xc7) /* mov $imm32,%rdi */
+            target = (uint64_t)(int64_t)v + bias;
+    }
+    if (!target)
+        return;
+    uint64_t end = eh_frame_hdr_next(elf, raw, rawsize, bias, target);
+    if (!end)
+        return;
+    struct hsym_sym *e = &f->syms[f->nsyms++];
+    e->addr = target;
+    e->size = end - target;
+    e->name = "main";
+    e->rank = 0;
+#else
+    (void)f;
+#endif
+}
+
+/*
  * Sorts the module's function symbols once (.symtab, else .dynsym, from the
  * separate debug file when there is one), so that each lookup is a binary
  * search: dwfl_module_addrinfo() scans every symbol on every call.
@@ -380,6 +471,8 @@ static void build_symtab(struct hsym_file *f)
         if (type == STT_NOTYPE) /* labels in assembly: only when nothing better */
             e->rank += 3;
     }
+    if (f->nsyms < (size_t)n)
+        add_entry_main(f);
     qsort(f->syms, f->nsyms, sizeof(*f->syms), sym_cmp);
 }
 

@@ -37,13 +37,13 @@ def can_bpf():
     return os.geteuid() == 0
 
 
-def profile_run(exe, args, agent_args, env=None, cpu_secs="8"):
+def profile_run(exe, args, agent_args, env=None, cpu_secs="8", agent_env=None, argv=None):
     """Starts the workload, profiles it with the agent until it exits; returns its pid."""
     srv = server()
-    wl = subprocess.Popen([exe, cpu_secs, *args], stdout=subprocess.DEVNULL, env=env)
+    wl = subprocess.Popen(argv or [exe, cpu_secs, *args], stdout=subprocess.DEVNULL, env=env)
     agent = subprocess.run([EMBER, "agent", "--server", srv.url, "--pid", str(wl.pid),
                             "--upload-interval", "2s", "--duration", "120s", *agent_args],
-                           capture_output=True, text=True, timeout=180)
+                           capture_output=True, text=True, timeout=180, env=agent_env)
     wl.wait()
     check(agent.returncode == 0, f"agent failed ({agent.returncode}): {agent.stderr[-2000:]}")
     return wl.pid, agent.stderr
@@ -153,6 +153,83 @@ def test_offcpu_in_wall_not_cpu():
     check(ctot.get(sleep_fn, 0) < 3, f"cpu: {sleep_fn} {ctot.get(sleep_fn, 0):.1f}%")
     check(not any(n.startswith("bpf_trace_run") for n in wtot), f"BPF frames in wall stacks: {list(wtot)}")
     check(ctot.get("func_a", 0) > 90, f"cpu: func_a {ctot.get('func_a', 0):.1f}%")
+
+
+def test_python3_interpreter_frames_under_main():
+    """Debian's own /usr/bin/python3 (no frame pointers): the eval loop under main, complete."""
+    if not can_bpf():
+        return
+    script = os.path.join(TMP, "busy.py")
+    with open(script, "w") as f:
+        f.write("import time\n"
+                "def busy(n):\n    s = 0\n    for i in range(n):\n        s += i * i\n    return s\n"
+                "t = time.time()\nwhile time.time() - t < 3:\n    busy(100000)\n")
+    pid, _ = profile_run(None, [], ["--backend", "bpf", "--dwarf"],
+                         argv=["/usr/bin/python3", script])
+    top, tot = totals(pid)
+    check(tot.get("_PyEval_EvalFrameDefault", 0) > 80,
+          f"python3: _PyEval_EvalFrameDefault on {tot.get('_PyEval_EvalFrameDefault', 0):.1f}%: "
+          f"{sorted(tot.items(), key=lambda x: -x[1])[:10]}")
+    # Debian's python3 main is "jmp Py_BytesMain" (a tail call, no frame of its own): complete
+    # stacks run _start -> __libc_start_main -> ... -> Py_BytesMain -> ... -> the eval loop
+    for fn in ("_start", "Py_BytesMain"):
+        check(tot.get(fn, 0) >= 99.0, f"python3: only {tot.get(fn, 0):.2f}% of stacks reach {fn}: "
+                                      f"{sorted(tot.items(), key=lambda x: -x[1])[:12]}")
+
+
+def stripped_workload(name, debuglink):
+    """workload.c built with a build id, its debug info split off and the binary stripped of
+    every symbol table; returns (exe, debug file, build id hex)."""
+    d = os.path.join(TMP, name)
+    os.makedirs(d, exist_ok=True)
+    exe = os.path.join(d, "wl")
+    subprocess.run(["gcc", "-O2", "-g", "-fno-omit-frame-pointer", "-Wl,--build-id=sha1",
+                    "-o", exe, WORKLOAD], check=True)
+    dbg = exe + ".debug"
+    subprocess.run(["objcopy", "--only-keep-debug", exe, dbg], check=True)
+    strip = ["objcopy", "--strip-all"] + ([f"--add-gnu-debuglink={dbg}"] if debuglink else [])
+    subprocess.run(strip + [exe], check=True)
+    out = subprocess.run(["readelf", "-n", exe], capture_output=True, text=True, check=True).stdout
+    bid = [ln.split()[-1] for ln in out.splitlines() if "Build ID" in ln][0]
+    syms = subprocess.run(["readelf", "-s", exe], capture_output=True, text=True).stdout
+    check("func_a" not in syms, "strip left func_a in the binary")
+    return exe, dbg, bid
+
+
+def check_split_names(pid, label):
+    top, tot = totals(pid)
+    check(tot.get("func_a", 0) > 40 and tot.get("func_b", 0) > 15,
+          f"{label}: {sorted(tot.items(), key=lambda x: -x[1])[:8]}")
+    files = {f["name"]: f.get("file") for f in top["functions"]}
+    check((files.get("func_a") or "").endswith("workload.c"), f"{label}: file of func_a {files.get('func_a')}")
+
+
+def test_separate_debuginfo_debuglink():
+    if not can_bpf():
+        return
+    exe, dbg, _ = stripped_workload("dl", True)
+    os.makedirs(os.path.join(os.path.dirname(exe), ".debug"))
+    os.rename(dbg, os.path.join(os.path.dirname(exe), ".debug", "wl.debug"))
+    pid, _ = profile_run(exe, ["spin"], ["--backend", "bpf"], cpu_secs="2")
+    check_split_names(pid, "debuglink (<dir>/.debug/)")
+
+
+def test_separate_debuginfo_build_id():
+    if not can_bpf():
+        return
+    exe, dbg, bid = stripped_workload("bid", False)
+    root = os.path.join(TMP, "debugroot", "usr", "lib", "debug")
+    os.makedirs(os.path.join(root, ".build-id", bid[:2]))
+    os.rename(dbg, os.path.join(root, ".build-id", bid[:2], bid[2:] + ".debug"))
+    # control: without the lookup root the stripped binary has no names
+    pid, _ = profile_run(exe, ["spin"], ["--backend", "bpf"], cpu_secs="1")
+    _, tot = totals(pid)
+    check("func_a" not in tot, f"func_a named without debug info: {list(tot)[:10]}")
+    # ... but main is, from _start's "lea main(%rip),%rdi" and main's .eh_frame extent
+    check(tot.get("main", 0) >= 99.0, f"main of a stripped binary: {sorted(tot.items())[:12]}")
+    env = dict(os.environ, EMBER_DEBUGINFO_PATH=":.debug:" + root)
+    pid, _ = profile_run(exe, ["spin"], ["--backend", "bpf"], cpu_secs="2", agent_env=env)
+    check_split_names(pid, "build-id (.build-id/xx/yyyy.debug)")
 
 
 def test_scrape_go_pprof():
