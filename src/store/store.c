@@ -341,7 +341,10 @@ int store_open(struct store **out, const struct store_opts *o)
     FREE_AND_NULL(path);
     path = xasprintf("%s/wal", s->dir);
     int64_t t0 = time_mono_ns();
-    err = wal_open(&s->wal, path, o->wal_segment_bytes, o->fsync, replay_record, s);
+    uint64_t prealloc = o->wal_prealloc_bytes < 0    ? 0
+                        : o->wal_prealloc_bytes == 0 ? WAL_PREALLOC_DEFAULT
+                                                     : (uint64_t)o->wal_prealloc_bytes;
+    err = wal_open(&s->wal, path, o->wal_segment_bytes, prealloc, o->fsync, replay_record, s);
     if (err)
         goto out;
     /* make the wal and blocks directories' own entries durable (wal_open synced the segments) */

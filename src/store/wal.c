@@ -38,6 +38,14 @@ static uint32_t hdr_check(const uint8_t *hdr)
 
 /* ---- replay ---- */
 
+static int all_zero(const uint8_t *p, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        if (p[i])
+            return 0;
+    return 1;
+}
+
 /*
  * Cuts the segment at path to len bytes (a torn or corrupt tail) and syncs
  * it; len 0 (nothing valid, not even the header) removes the file.
@@ -122,6 +130,11 @@ static int replay_segment(struct wal *w, const char *path, wal_replay_cb cb, voi
         }
         const uint8_t *h = data + off;
         uint32_t len = get_le32(h + 4);
+        if (get_le32(h) == 0 && all_zero(h, n - off)) {
+            /* the zero-filled room of a preallocated segment: the normal end */
+            cut_segment(path, off);
+            break;
+        }
         if (get_le32(h) != WAL_REC_MAGIC) {
             why = "bad record magic";
             break;
@@ -166,6 +179,58 @@ static int parse_seg_no(const char *name, uint64_t *no)
 
 /* ---- segments ---- */
 
+static const uint8_t zero_chunk[1u << 20];
+
+/* Writes zeros over [from, to) of fd. Returns 0 or a negative error. */
+static int zero_fill(int fd, uint64_t from, uint64_t to)
+{
+    while (from < to) {
+        size_t n = to - from < sizeof(zero_chunk) ? (size_t)(to - from) : sizeof(zero_chunk);
+        int err = io_pwrite_full(fd, zero_chunk, n, (off_t)from);
+        if (err)
+            return err;
+        from += n;
+    }
+    return 0;
+}
+
+/*
+ * Makes room for need bytes in the current segment: zero-fills prealloc
+ * bytes past need (at most up to seg_max), so that the records written
+ * there later overwrite allocated blocks and their fdatasync has no file
+ * size or extent change to commit. Best effort (a failure only costs
+ * speed); mu held.
+ */
+static void extend(struct wal *w, uint64_t need)
+{
+    if (!w->prealloc || need <= w->alloc)
+        return;
+    uint64_t to = need + w->prealloc;
+    if (to > w->seg_max)
+        to = need > w->seg_max ? need : w->seg_max;
+    int err = zero_fill(w->fd, w->alloc, to);
+    if (err) {
+        log_debug("cannot preallocate wal segment %016" PRIx64 " to %" PRIu64 " bytes: %s",
+                  w->seg_no, to, ember_strerror(err));
+        return;
+    }
+    w->alloc = to;
+}
+
+/* Closes the current segment's descriptors, dropping its zero-filled room. mu held, no sync. */
+static void close_segment(struct wal *w)
+{
+    if (w->fd >= 0 && w->alloc > w->size)
+        io_ftruncate(w->fd, (off_t)w->size); /* a failure leaves zeros: replay skips them */
+    io_close(w->fd);
+    w->fd = -1;
+    for (int i = 0; i < WAL_SYNC_FDS; i++) {
+        io_close(w->sync_fd[i]);
+        w->sync_fd[i] = -1;
+    }
+    w->alloc = 0;
+}
+
 /* Creates segment w->seg_no + 1 (or later if taken) and makes it current. Called with mu held. */
 static int new_segment(struct wal *w)
 {
@@ -188,20 +253,42 @@ static int new_segment(struct wal *w)
         log_error("cannot create wal segment '%s': %s", path, ember_strerror(err));
         goto out;
     }
+    int sync_fd[WAL_SYNC_FDS];
+    uint64_t alloc = WAL_SEG_HDR;
+    for (int i = 0; i < WAL_SYNC_FDS; i++)
+        sync_fd[i] = -1;
     err = io_pwrite_full(fd, hdr, sizeof(hdr), 0);
+    if (!err && w->do_sync && w->prealloc) {
+        alloc = WAL_SEG_HDR + w->prealloc < w->seg_max ? WAL_SEG_HDR + w->prealloc : w->seg_max;
+        err = zero_fill(fd, WAL_SEG_HDR, alloc);
+    }
     if (!err && w->do_sync)
         err = io_fdatasync(fd);
     if (!err && w->do_sync)
         err = io_fsync_dir(w->dir);
+    /*
+     * One descriptor per concurrent sync, opened before any record is
+     * written: Linux reports a write-back error once per open file, so two
+     * syncs sharing one could see the error in one and success in the other.
+     */
+    for (int i = 0; i < WAL_SYNC_FDS && !err && w->do_sync; i++) {
+        sync_fd[i] = io_open(path, O_WRONLY, 0);
+        if (sync_fd[i] < 0)
+            err = sync_fd[i];
+    }
     if (err) {
         log_error("cannot initialise wal segment '%s': %s", path, ember_strerror(err));
         io_close(fd);
+        for (int i = 0; i < WAL_SYNC_FDS; i++)
+            io_close(sync_fd[i]);
         fd = -1;
         io_unlink(path);
         goto out;
     }
     w->seg_no++;
     w->fd = fd;
+    memcpy(w->sync_fd, sync_fd, sizeof(sync_fd));
+    w->alloc = alloc;
     w->size = w->synced_size = WAL_SEG_HDR;
     w->broken = 0;
 out:
@@ -209,8 +296,8 @@ out:
     return err;
 }
 
-int wal_open(struct wal *w, const char *dir, uint64_t seg_max, int do_sync, wal_replay_cb cb,
-             void *arg)
+int wal_open(struct wal *w, const char *dir, uint64_t seg_max, uint64_t prealloc, int do_sync,
+             wal_replay_cb cb, void *arg)
 {
     char **names = NULL;
     size_t nnames = 0;
@@ -218,8 +305,11 @@ int wal_open(struct wal *w, const char *dir, uint64_t seg_max, int do_sync, wal_
     memset(w, 0, sizeof(*w));
     w->dir = xstrdup(dir);
     w->seg_max = seg_max ? seg_max : WAL_SEG_DEFAULT;
+    w->prealloc = prealloc;
     w->do_sync = do_sync;
     w->fd = -1;
+    for (int i = 0; i < WAL_SYNC_FDS; i++)
+        w->sync_fd[i] = -1;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cond, NULL);
     err = io_mkdir_p(dir, 0755);
@@ -271,8 +361,8 @@ void wal_close(struct wal *w)
     pthread_mutex_lock(&w->mu);
     while (w->syncing || w->pending)
         pthread_cond_wait(&w->cond, &w->mu);
+    close_segment(w);
     pthread_mutex_unlock(&w->mu);
-    io_close(w->fd);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cond);
     FREE_AND_NULL(w->dir);
@@ -296,46 +386,71 @@ static void complete(struct wal *w, uint64_t upto, int err)
         w->pending_tail = NULL;
 }
 
+#define ALL_SYNC_SLOTS ((1u << WAL_SYNC_FDS) - 1)
+
 /*
- * Becomes the sync leader: syncs every record written so far with mu
- * released, then completes their waiters. On failure every record not yet
- * durable fails (including those written while the sync ran) and the
- * segment is cut back to its durable size. Called with mu held, !syncing.
+ * Starts a sync of every record written so far on a free sync descriptor,
+ * with mu released, then completes their waiters. Several run at once (a
+ * record written while one runs gets its own at once instead of waiting
+ * for it to end); completions may come out of order, so synced_size only
+ * grows. On failure every record not yet durable fails (including those
+ * written while the sync ran), the segment is cut back to its durable
+ * size, the results of syncs still running are void (sync_gen), and the
+ * segment is marked broken so the next append starts a new one with fresh
+ * descriptors (the old ones could report the same error again). Called
+ * with mu held and a free slot.
  */
-static void leader_sync(struct wal *w)
+static void run_sync(struct wal *w)
 {
-    uint64_t target_seq = w->written_seq, target_size = w->size;
-    int fd = w->fd;
-    w->syncing = 1;
+    int slot = 0;
+    while (w->sync_busy & (1u << slot))
+        slot++;
+    uint64_t target_seq = w->written_seq, target_size = w->size, gen = w->sync_gen;
+    int fd = w->sync_fd[slot];
+    w->sync_busy |= 1u << slot;
+    w->syncing++;
+    if (target_seq > w->inflight_seq)
+        w->inflight_seq = target_seq;
     pthread_mutex_unlock(&w->mu);
     int64_t t0 = time_mono_ns();
     int err = io_fdatasync(fd);
     uint64_t dt = (uint64_t)(time_mono_ns() - t0);
     pthread_mutex_lock(&w->mu);
-    w->syncing = 0;
+    w->sync_busy &= ~(1u << slot);
+    w->syncing--;
     w->nsyncs++;
     w->sync_ns_total += dt;
     if (dt > w->sync_ns_max)
         w->sync_ns_max = dt;
-    if (!err) {
-        w->synced_size = target_size;
+    if (gen != w->sync_gen) {
+        /* a sync failed meanwhile: every record this one covered was rejected then */
+    } else if (!err) {
+        if (target_size > w->synced_size)
+            w->synced_size = target_size;
         complete(w, target_seq, 0);
     } else {
         log_error("wal fsync of segment %016" PRIx64 " in '%s' failed: %s; rejecting the unsynced "
                   "appends and cutting it back to %" PRIu64 " bytes",
                   w->seg_no, w->dir, ember_strerror(err), w->synced_size);
+        w->sync_gen++;
+        w->inflight_seq = w->written_seq;
         complete(w, UINT64_MAX, err);
-        int e2 = io_ftruncate(fd, (off_t)w->synced_size);
+        int e2 = io_ftruncate(w->fd, (off_t)w->synced_size);
         if (!e2)
-            e2 = io_fdatasync(fd);
-        if (e2) {
-            log_error("cannot cut wal segment %016" PRIx64 " back: %s; starting a new segment",
-                      w->seg_no, ember_strerror(e2));
-            w->broken = 1;
-        }
-        w->size = w->synced_size;
+            e2 = io_fdatasync(w->fd);
+        if (e2)
+            log_error("cannot cut wal segment %016" PRIx64 " back: %s", w->seg_no,
+                      ember_strerror(e2));
+        w->size = w->alloc = w->synced_size;
+        w->broken = 1;
     }
     pthread_cond_broadcast(&w->cond);
+}
+
+/* Whether the waiter with seq needs a sync started for it now (none running covers it). mu held. */
+static int needs_sync(const struct wal *w, uint64_t seq)
+{
+    return w->inflight_seq < seq && w->sync_busy != ALL_SYNC_SLOTS;
 }
 
 /* Syncs everything pending, then closes the segment and starts the next one. mu held. */
@@ -343,8 +458,8 @@ static int rotate(struct wal *w)
 {
     w->rotating = 1;
     while (w->syncing || w->pending) {
-        if (!w->syncing)
-            leader_sync(w);
+        if (w->pending && needs_sync(w, w->pending_tail->seq))
+            run_sync(w);
         else
             pthread_cond_wait(&w->cond, &w->mu);
     }
@@ -352,9 +467,8 @@ static int rotate(struct wal *w)
         struct wal_seg_info si = {w->seg_no, w->size};
         VEC_PUSH(w->closed, si);
         w->closed_bytes += w->size;
-        io_close(w->fd);
-        w->fd = -1;
     }
+    close_segment(w);
     w->broken = 1; /* until new_segment() succeeds */
     int err = new_segment(w);
     w->rotating = 0;
@@ -380,6 +494,8 @@ int wal_append(struct wal *w, uint8_t *rec, size_t rec_len)
         if (err)
             goto out;
     }
+    if (w->do_sync)
+        extend(w, w->size + rec_len);
     err = io_pwrite_full(w->fd, rec, rec_len, (off_t)w->size);
     if (err) {
         log_error("cannot write %zu bytes to wal segment %016" PRIx64 " in '%s': %s", rec_len,
@@ -387,9 +503,12 @@ int wal_append(struct wal *w, uint8_t *rec, size_t rec_len)
         /* remove the partial record so that later records follow a clean tail */
         if (io_ftruncate(w->fd, (off_t)w->size))
             w->broken = 1;
+        w->alloc = w->size;
         goto out;
     }
     w->size += rec_len;
+    if (w->size > w->alloc)
+        w->alloc = w->size;
     w->nrecords++;
     struct wal_waiter me = {++w->written_seq, 0, 0, NULL};
     if (!w->do_sync) {
@@ -402,8 +521,8 @@ int wal_append(struct wal *w, uint8_t *rec, size_t rec_len)
         w->pending = &me;
     w->pending_tail = &me;
     while (!me.done) {
-        if (!w->syncing)
-            leader_sync(w);
+        if (needs_sync(w, me.seq))
+            run_sync(w);
         else
             pthread_cond_wait(&w->cond, &w->mu);
     }

@@ -22,6 +22,13 @@
 #define WAL_REC_HDR     16u
 #define WAL_MAX_RECORD  (512u << 20)
 #define WAL_SEG_DEFAULT (64u << 20)
+#define WAL_PREALLOC_DEFAULT (4u << 20)
+/*
+ * fdatasync calls that may run at once on the current segment, each on its
+ * own descriptor (opened before any record is written, so each one reports
+ * every write-back error that happens after it: see wal.c).
+ */
+#define WAL_SYNC_FDS 2
 
 /*
  * Called once per valid record during replay, in log order; payload is
@@ -37,8 +44,9 @@ struct wal_seg_info {
 
 struct wal {
     char *dir;
-    uint64_t seg_max; /* rotate when a record would take a segment past this */
-    int do_sync;      /* 0: acknowledge after write(2) only */
+    uint64_t seg_max;  /* rotate when a record would take a segment past this */
+    uint64_t prealloc; /* zero-fill the segment this far ahead of the writes; 0 = off */
+    int do_sync;       /* 0: acknowledge after write(2) only */
     pthread_mutex_t mu;
     pthread_cond_t cond;
     /* the segment being written; all under mu */
@@ -46,8 +54,13 @@ struct wal {
     uint64_t seg_no;
     uint64_t size;        /* bytes written to the current segment */
     uint64_t synced_size; /* its prefix known durable */
+    uint64_t alloc;       /* bytes of the segment file (records + zero-filled room) */
     uint64_t written_seq; /* records written since open */
-    int syncing;          /* a leader is in fdatasync (mu released) */
+    int sync_fd[WAL_SYNC_FDS]; /* the segment opened again, one per concurrent sync */
+    unsigned sync_busy;        /* bit i: a sync runs on sync_fd[i] (mu released) */
+    int syncing;               /* syncs running */
+    uint64_t inflight_seq;     /* highest seq a running sync covers */
+    uint64_t sync_gen;         /* bumped by a failed sync: running syncs' results are void */
     int rotating;         /* a rotation is draining the pending records */
     int broken;           /* the segment's tail could not be cleaned: rotate before writing */
     struct wal_waiter *pending, *pending_tail;
@@ -63,18 +76,21 @@ struct wal {
 /*
  * Opens the log in dir (created if missing): replays every segment through
  * cb, cutting a torn or corrupt tail (logged with file and offset), then
- * starts a new segment. Returns 0, or a negative error if the directory or
+ * starts a new segment. With do_sync, segments are zero-filled prealloc
+ * bytes ahead of the writes (0 = off) so that most fdatasyncs flush data
+ * only, not the file size. Returns 0, or a negative error if the directory or
  * a new segment cannot be created, or a segment has a newer format version
  * (-EMBER_EUNSUPPORTED). The cause is logged.
  */
-int wal_open(struct wal *w, const char *dir, uint64_t seg_max, int do_sync, wal_replay_cb cb,
-             void *arg);
+int wal_open(struct wal *w, const char *dir, uint64_t seg_max, uint64_t prealloc, int do_sync,
+             wal_replay_cb cb, void *arg);
 /* Waits for a running sync and closes the segment. Accepts a zeroed or closed wal. */
 void wal_close(struct wal *w);
 
 /*
- * Appends one record and returns once it is durable (group commit: one
- * fdatasync covers every record written while the previous one ran).
+ * Appends one record and returns once it is durable (group commit: an
+ * appender whose record no running fdatasync covers starts one at once, up
+ * to WAL_SYNC_FDS at a time, so a record waits for about one sync).
  * rec holds WAL_REC_HDR bytes of room followed by the payload; rec_len
  * counts both; the header is filled in here. Returns 0, or a negative
  * error (-EIO, -ENOSPC, ...) if the write or the sync failed: the record
