@@ -24,6 +24,9 @@
 /* Executable mappings kept per process (more are ignored: their pcs stay unnamed). */
 #define PROC_MAPS_MAX 4096
 #define MAX_LOADS     16
+/* A pc outside every mapping re-reads the maps at most this often (a garbage frame
+ * pointer would otherwise cost a read of /proc/PID/maps per sample). */
+#define MAPS_REREAD_NS (5 * 1000000000LL)
 
 /* One function symbol; name points into the ELF data held by the file's Dwfl. */
 struct hsym_sym {
@@ -200,16 +203,22 @@ static int read_maps(struct host_syms *h, struct hsym_proc *p)
     memset(&p->maps, 0, sizeof(p->maps));
     size_t j = 0;
     while (fgets(line, sizeof(line), fp) && p->maps.len < PROC_MAPS_MAX) {
-        uint64_t start, end, off;
-        char perms[8];
-        int n = 0;
-        if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %*s %*s %n", &start, &end, perms,
-                   &off, &n) < 4 ||
-            n == 0)
+        /* "start-end perms offset dev inode   path": only executable mappings matter */
+        char *q = line, *e;
+        uint64_t start = strtoull(q, &e, 16), end, off;
+        if (*e != '-')
             continue;
-        if (!strchr(perms, 'x'))
+        end = strtoull(e + 1, &q, 16);
+        if (*q != ' ' || strlen(q) < 6 || q[3] != 'x')
             continue;
-        char *name = line + n;
+        off = strtoull(q + 5, &e, 16);
+        if (*e != ' ')
+            continue;
+        for (int field = 0; field < 2; field++) { /* dev, inode */
+            e += strspn(e, " ");
+            e += strcspn(e, " \n");
+        }
+        char *name = e + strspn(e, " ");
         name[strcspn(name, "\n")] = 0;
         struct hsym_map m = {start, end, off, NULL, NULL, 0};
         if (*name)
@@ -547,7 +556,7 @@ int hsym_lookup(struct host_syms *h, struct hsym_proc *p, uint64_t pc, struct hs
     if (!p->loaded)
         read_maps(h, p);
     struct hsym_map *m = find_map(p, pc);
-    if (!m && time_mono_ns() - p->last_read_ns > 1000000000LL) {
+    if (!m && time_mono_ns() - p->last_read_ns > MAPS_REREAD_NS) {
         read_maps(h, p); /* a library loaded since? */
         m = find_map(p, pc);
     }

@@ -48,7 +48,7 @@ void hsym_proc_free(struct host_syms *h, struct hsym_proc *p);
 
 /*
  * Describes pc (an exact instruction address) in process p. Reads the
- * memory map on the first call and again (at most once a second) when pc
+ * memory map on the first call and again (at most every 5 s) when pc
  * lies in no mapping. Returns 0 when the name is known, else
  * -EMBER_ENOTFOUND (info->module may still be set).
  */
