@@ -17,22 +17,35 @@
 static _Alignas(64) char g_boot[BOOT_SIZE];
 static _Atomic size_t g_boot_used;
 
-static void *(*r_malloc)(size_t);
-static void *(*r_calloc)(size_t, size_t);
-static void *(*r_realloc)(void *, size_t);
-static void (*r_free)(void *);
+/*
+ * The real functions. Until resolve() runs they point at boot_* stand-ins
+ * that resolve first, so the hooks call through them without a check.
+ */
+static void *boot_malloc(size_t n);
+static void *boot_calloc(size_t k, size_t n);
+static void *boot_realloc(void *p, size_t n);
+static void boot_free(void *p);
+static void *(*r_malloc)(size_t) = boot_malloc;
+static void *(*r_calloc)(size_t, size_t) = boot_calloc;
+static void *(*r_realloc)(void *, size_t) = boot_realloc;
+static void (*r_free)(void *) = boot_free;
 static int (*r_posix_memalign)(void **, size_t, size_t);
 static void *(*r_aligned_alloc)(size_t, size_t);
 static void *(*r_memalign)(size_t, size_t);
 static void *(*r_valloc)(size_t);
 static void *(*r_pvalloc)(size_t);
-static int g_resolving;
-static int g_alloc_on;
+static int g_resolving, g_resolved;
+/* 0 until the constructor has run, then 1 (alloc profiling on) or 2 (off) */
+static int g_alloc_state;
 
+/*
+ * Per thread: bytes left until the next sample. The hooks subtract the size
+ * and take the slow path only when it drops to 0 or below (also the first
+ * call of a thread, as it starts at 0).
+ */
 struct tls_state {
-    int64_t left; /* bytes until the next sample */
+    int64_t left;
     uint64_t rng;
-    int init;
 };
 static __thread struct tls_state t_st __attribute__((tls_model("initial-exec")));
 
@@ -57,46 +70,83 @@ static int is_boot(const void *p)
 
 static void resolve(void)
 {
-    if (r_malloc || g_resolving)
+    if (__atomic_load_n(&g_resolved, __ATOMIC_ACQUIRE) || g_resolving)
         return;
     g_resolving = 1;
-    r_calloc = dlsym(RTLD_NEXT, "calloc");
-    r_realloc = dlsym(RTLD_NEXT, "realloc");
-    r_free = dlsym(RTLD_NEXT, "free");
+    void *c = dlsym(RTLD_NEXT, "calloc");
+    void *r = dlsym(RTLD_NEXT, "realloc");
+    void *f = dlsym(RTLD_NEXT, "free");
     r_posix_memalign = dlsym(RTLD_NEXT, "posix_memalign");
     r_aligned_alloc = dlsym(RTLD_NEXT, "aligned_alloc");
     r_memalign = dlsym(RTLD_NEXT, "memalign");
     r_valloc = dlsym(RTLD_NEXT, "valloc");
     r_pvalloc = dlsym(RTLD_NEXT, "pvalloc");
     void *m = dlsym(RTLD_NEXT, "malloc");
-    if (!m || !r_calloc || !r_realloc || !r_free) {
+    if (!m || !c || !r || !f) {
         static const char msg[] = "ember: cannot find the real malloc; aborting\n";
         ssize_t w = write(2, msg, sizeof(msg) - 1);
         (void)w;
         abort();
     }
-    __atomic_store_n(&r_malloc, m, __ATOMIC_RELEASE);
+    __atomic_store_n(&r_calloc, c, __ATOMIC_RELAXED);
+    __atomic_store_n(&r_realloc, r, __ATOMIC_RELAXED);
+    __atomic_store_n(&r_free, f, __ATOMIC_RELAXED);
+    __atomic_store_n(&r_malloc, m, __ATOMIC_RELAXED);
+    __atomic_store_n(&g_resolved, 1, __ATOMIC_RELEASE);
     g_resolving = 0;
+}
+
+static void *boot_malloc(size_t n)
+{
+    resolve();
+    return g_resolved ? r_malloc(n) : boot_alloc(n, 16);
+}
+
+static void *boot_calloc(size_t k, size_t n)
+{
+    resolve();
+    if (g_resolved)
+        return r_calloc(k, n);
+    size_t t;
+    if (__builtin_mul_overflow(k, n, &t))
+        return NULL;
+    return boot_alloc(t, 16); /* static memory: already zero */
+}
+
+static void *boot_realloc(void *p, size_t n)
+{
+    resolve();
+    if (g_resolved)
+        return r_realloc(p, n);
+    void *q = boot_alloc(n, 16);
+    if (q && p)
+        memcpy(q, p, n); /* only boot memory can exist this early; it is large enough */
+    return q;
+}
+
+static void boot_free(void *p)
+{
+    resolve();
+    if (g_resolved)
+        r_free(p);
 }
 
 void *pl_real_malloc(size_t n)
 {
-    resolve();
-    return r_malloc ? r_malloc(n) : boot_alloc(n, 16);
+    return r_malloc(n);
 }
 
 void pl_real_free(void *p)
 {
     if (!p || is_boot(p))
         return;
-    resolve();
     r_free(p);
 }
 
 void pl_alloc_init(void)
 {
     resolve();
-    g_alloc_on = pl_cfg.kinds[PL_ALLOC];
+    __atomic_store_n(&g_alloc_state, pl_cfg.kinds[PL_ALLOC] ? 1 : 2, __ATOMIC_RELEASE);
 }
 
 /* xorshift64*: uniform in (0, 1). */
@@ -121,11 +171,21 @@ static int64_t next_gap(struct tls_state *st)
     return (int64_t)g;
 }
 
+/*
+ * The slow path of every hook, when the countdown of bytes ran out: draws
+ * the next gap and, when profiling, records the sample p of n bytes.
+ */
 __attribute__((noinline)) static void sample_slow(void *p, size_t n)
 {
     struct tls_state *st = &t_st;
-    if (!st->init) {
-        st->init = 1;
+    int state = __atomic_load_n(&g_alloc_state, __ATOMIC_ACQUIRE);
+    if (state != 1) {
+        /* before the constructor: look again after 64 KiB; profiling off: never again */
+        st->left = state == 0 ? 64 * 1024 : INT64_MAX / 2;
+        return;
+    }
+    if (!st->rng) {
+        /* the thread's first slow call: seed, and start with a gap of its own */
         st->rng = (uint64_t)(uintptr_t)&t_st ^ pl_now_ns() ^ 0x9e3779b97f4a7c15ull;
         if (!st->rng)
             st->rng = 1;
@@ -134,12 +194,14 @@ __attribute__((noinline)) static void sample_slow(void *p, size_t n)
             return;
     }
     st->left = next_gap(st);
+    if (!p || pl_guard || !pl_ready)
+        return;
     pl_guard = 1;
     /* P(sampled) = 1 - exp(-n/mean); each sample stands for 1/P objects and n/P bytes */
     double prob = -expm1(-(double)n / (double)pl_cfg.alloc_mean);
     double objs = prob > 0 ? 1.0 / prob : 1.0, bytes = (double)n * objs;
     uint64_t pcs[PL_MAX_DEPTH];
-    size_t depth = pl_unwind_here(pcs, PL_MAX_DEPTH, 3); /* ours: unwinder, this, the hook */
+    size_t depth = pl_unwind_here(pcs, PL_MAX_DEPTH, 4); /* ours: unwinder, this, slow path, hook */
     const double d[4] = {objs, bytes, objs, bytes};
     pl_lock();
     int32_t id = pl_stack_add(PL_ALLOC, pcs, depth, d);
@@ -152,22 +214,17 @@ __attribute__((noinline)) static void sample_slow(void *p, size_t n)
     pl_guard = 0;
 }
 
-static inline void maybe_sample(void *p, size_t n)
+/* Counts n bytes down; 1 when the slow path is due (rare: every ~alloc_mean bytes). */
+static inline int countdown(size_t n)
 {
-    if (__builtin_expect(!g_alloc_on || !p || pl_guard || !pl_ready, 1))
-        return;
     struct tls_state *st = &t_st;
-    st->left -= (int64_t)n;
-    if (__builtin_expect(st->left > 0 && st->init, 1))
-        return;
-    sample_slow(p, n);
+    st->left = (int64_t)((uint64_t)st->left - (uint64_t)n);
+    return __builtin_expect(st->left <= 0, 0);
 }
 
 /* Forgets p if it is a sampled live object (before the real free, so the address is not reused). */
-static inline void forget(void *p)
+__attribute__((noinline)) static void forget_slow(void *p)
 {
-    if (__builtin_expect(!g_alloc_on || !p || !pl_live_maybe((uintptr_t)p), 1))
-        return;
     int32_t id;
     double objs, bytes;
     pl_lock();
@@ -178,69 +235,83 @@ static inline void forget(void *p)
     pl_unlock();
 }
 
+static inline void forget(void *p)
+{
+    if (__builtin_expect(pl_live_maybe((uintptr_t)p), 0) && p)
+        forget_slow(p);
+}
+
+/* The hooks: fast path = countdown + a tail call of the real function. */
+
+__attribute__((noinline)) static void *malloc_slow(size_t n)
+{
+    void *p = r_malloc(n);
+    sample_slow(p, n);
+    return p;
+}
+
 EXPORT void *malloc(size_t n)
 {
-    if (__builtin_expect(!r_malloc, 0)) {
-        resolve();
-        if (!r_malloc)
-            return boot_alloc(n, 16);
-    }
-    void *p = r_malloc(n);
-    maybe_sample(p, n);
+    if (countdown(n))
+        return malloc_slow(n);
+    return r_malloc(n);
+}
+
+__attribute__((noinline)) static void *calloc_slow(size_t k, size_t n)
+{
+    void *p = r_calloc(k, n);
+    sample_slow(p, k * n);
     return p;
 }
 
 EXPORT void *calloc(size_t k, size_t n)
 {
-    if (__builtin_expect(!r_malloc, 0)) {
-        resolve();
-        if (!r_malloc) {
-            size_t t;
-            if (__builtin_mul_overflow(k, n, &t))
-                return NULL;
-            return boot_alloc(t, 16); /* static memory: already zero */
-        }
-    }
-    void *p = r_calloc(k, n);
-    if (p)
-        maybe_sample(p, k * n);
-    return p;
+    /* an overflowing k * n fails in the real calloc; it only skews the countdown */
+    if (countdown(k * n))
+        return calloc_slow(k, n);
+    return r_calloc(k, n);
 }
 
 EXPORT void free(void *p)
 {
-    if (!p || is_boot(p))
+    if (__builtin_expect((uintptr_t)p - (uintptr_t)g_boot < BOOT_SIZE, 0))
         return;
-    if (__builtin_expect(!r_free, 0))
-        resolve();
     forget(p);
     r_free(p);
 }
 
-EXPORT void *realloc(void *p, size_t n)
+__attribute__((noinline)) static void *realloc_boot(void *p, size_t n)
 {
-    if (__builtin_expect(!r_malloc, 0)) {
-        resolve();
-        if (!r_malloc) {
-            void *q = boot_alloc(n, 16);
-            if (q && p)
-                memcpy(q, p, n); /* only boot memory can exist this early; it is large enough */
-            return q;
-        }
-    }
-    if (p && is_boot(p)) {
-        void *q = r_malloc(n);
-        if (q)
-            memcpy(q, p, (size_t)(g_boot + BOOT_SIZE - (char *)p) < n
-                             ? (size_t)(g_boot + BOOT_SIZE - (char *)p)
-                             : n);
-        return q;
-    }
-    forget(p);
+    size_t have = (size_t)(g_boot + BOOT_SIZE - (char *)p);
+    void *q = malloc(n);
+    if (q)
+        memcpy(q, p, have < n ? have : n);
+    return q;
+}
+
+__attribute__((noinline)) static void *realloc_slow(void *p, size_t n)
+{
     void *q = r_realloc(p, n);
     if (n)
-        maybe_sample(q, n);
+        sample_slow(q, n);
     return q;
+}
+
+EXPORT void *realloc(void *p, size_t n)
+{
+    if (__builtin_expect((uintptr_t)p - (uintptr_t)g_boot < BOOT_SIZE, 0))
+        return realloc_boot(p, n);
+    forget(p);
+    if (countdown(n))
+        return realloc_slow(p, n);
+    return r_realloc(p, n);
+}
+
+static void *memalign_slow(void *p, size_t n)
+{
+    if (countdown(n))
+        sample_slow(p, n);
+    return p;
 }
 
 EXPORT int posix_memalign(void **out, size_t align, size_t n)
@@ -255,7 +326,7 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
     }
     int r = r_posix_memalign(out, align, n);
     if (!r)
-        maybe_sample(*out, n);
+        memalign_slow(*out, n);
     return r;
 }
 
@@ -264,9 +335,7 @@ EXPORT void *aligned_alloc(size_t align, size_t n)
     resolve();
     if (!r_aligned_alloc)
         return boot_alloc(n, align);
-    void *p = r_aligned_alloc(align, n);
-    maybe_sample(p, n);
-    return p;
+    return memalign_slow(r_aligned_alloc(align, n), n);
 }
 
 EXPORT void *memalign(size_t align, size_t n)
@@ -274,9 +343,7 @@ EXPORT void *memalign(size_t align, size_t n)
     resolve();
     if (!r_memalign)
         return boot_alloc(n, align);
-    void *p = r_memalign(align, n);
-    maybe_sample(p, n);
-    return p;
+    return memalign_slow(r_memalign(align, n), n);
 }
 
 EXPORT void *valloc(size_t n)
@@ -284,9 +351,7 @@ EXPORT void *valloc(size_t n)
     resolve();
     if (!r_valloc)
         return boot_alloc(n, 4096);
-    void *p = r_valloc(n);
-    maybe_sample(p, n);
-    return p;
+    return memalign_slow(r_valloc(n), n);
 }
 
 EXPORT void *pvalloc(size_t n)
@@ -294,7 +359,5 @@ EXPORT void *pvalloc(size_t n)
     resolve();
     if (!r_pvalloc)
         return boot_alloc(n, 4096);
-    void *p = r_pvalloc(n);
-    maybe_sample(p, n);
-    return p;
+    return memalign_slow(r_pvalloc(n), n);
 }

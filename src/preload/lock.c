@@ -7,112 +7,143 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-static int (*r_mutex_lock)(pthread_mutex_t *);
-static int (*r_rdlock)(pthread_rwlock_t *);
-static int (*r_wrlock)(pthread_rwlock_t *);
-static int (*r_spin_lock)(pthread_spinlock_t *);
+static int boot_mutex_lock(pthread_mutex_t *m);
+static int boot_rdlock(pthread_rwlock_t *l);
+static int boot_wrlock(pthread_rwlock_t *l);
+static int boot_spin_lock(pthread_spinlock_t *l);
+/* The real functions; boot_* resolve them first (no check on the fast path). */
+static int (*r_mutex_lock)(pthread_mutex_t *) = boot_mutex_lock;
+static int (*r_rdlock)(pthread_rwlock_t *) = boot_rdlock;
+static int (*r_wrlock)(pthread_rwlock_t *) = boot_wrlock;
+static int (*r_spin_lock)(pthread_spinlock_t *) = boot_spin_lock;
 static int g_lock_on;
 
-static void resolve(void)
+/* 0, or -1 when a real function is missing (the hooks then fail with EINVAL). */
+static int resolve(void)
 {
-    if (__atomic_load_n(&r_mutex_lock, __ATOMIC_ACQUIRE))
-        return;
-    r_rdlock = dlsym(RTLD_NEXT, "pthread_rwlock_rdlock");
-    r_wrlock = dlsym(RTLD_NEXT, "pthread_rwlock_wrlock");
-    r_spin_lock = dlsym(RTLD_NEXT, "pthread_spin_lock");
-    __atomic_store_n(&r_mutex_lock, dlsym(RTLD_NEXT, "pthread_mutex_lock"), __ATOMIC_RELEASE);
+    static int done;
+    if (__atomic_load_n(&done, __ATOMIC_ACQUIRE))
+        return done > 0 ? 0 : -1;
+    void *m = dlsym(RTLD_NEXT, "pthread_mutex_lock");
+    void *rd = dlsym(RTLD_NEXT, "pthread_rwlock_rdlock");
+    void *wr = dlsym(RTLD_NEXT, "pthread_rwlock_wrlock");
+    void *sp = dlsym(RTLD_NEXT, "pthread_spin_lock");
+    if (!m || !rd || !wr || !sp) {
+        __atomic_store_n(&done, -1, __ATOMIC_RELEASE);
+        return -1;
+    }
+    __atomic_store_n(&r_rdlock, rd, __ATOMIC_RELAXED);
+    __atomic_store_n(&r_wrlock, wr, __ATOMIC_RELAXED);
+    __atomic_store_n(&r_spin_lock, sp, __ATOMIC_RELAXED);
+    __atomic_store_n(&r_mutex_lock, m, __ATOMIC_RELAXED);
+    __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+static int boot_mutex_lock(pthread_mutex_t *m)
+{
+    return resolve() ? EINVAL : r_mutex_lock(m);
+}
+
+static int boot_rdlock(pthread_rwlock_t *l)
+{
+    return resolve() ? EINVAL : r_rdlock(l);
+}
+
+static int boot_wrlock(pthread_rwlock_t *l)
+{
+    return resolve() ? EINVAL : r_wrlock(l);
+}
+
+static int boot_spin_lock(pthread_spinlock_t *l)
+{
+    return resolve() ? EINVAL : r_spin_lock(l);
 }
 
 void pl_lock_init(void)
 {
-    resolve();
-    g_lock_on = pl_cfg.kinds[PL_LOCK] && r_mutex_lock && r_rdlock && r_wrlock && r_spin_lock;
+    g_lock_on = pl_cfg.kinds[PL_LOCK] && resolve() == 0;
 }
 
-__attribute__((noinline)) static void record(uint64_t delay_ns)
+/*
+ * A contended acquisition: the stack is taken while the lock is still busy
+ * (the wait would be spent anyway), then the real blocking call is timed
+ * from the failed try to its return, and the sample is added holding the lock
+ * only for the table insert.
+ */
+#define CONTENDED(real, l)                                                                         \
+    do {                                                                                           \
+        if (!g_lock_on || pl_guard || !pl_ready)                                                   \
+            return real(l);                                                                        \
+        pl_guard = 1;                                                                              \
+        uint64_t t0 = pl_now_ns();                                                                 \
+        uint64_t pcs[PL_MAX_DEPTH];                                                                \
+        size_t depth = pl_unwind_here(pcs, PL_MAX_DEPTH, 0);                                       \
+        pl_guard = 0;                                                                              \
+        int r_ = real(l);                                                                          \
+        if (r_ == 0)                                                                               \
+            record(pcs, depth, pl_now_ns() - t0);                                                  \
+        return r_;                                                                                 \
+    } while (0)
+
+static void record(const uint64_t *pcs, size_t depth, uint64_t delay_ns)
 {
-    pl_guard = 1;
-    uint64_t pcs[PL_MAX_DEPTH];
-    size_t depth = pl_unwind_here(pcs, PL_MAX_DEPTH, 3); /* ours: unwinder, this, the hook */
     const double d[4] = {1, (double)delay_ns, 0, 0};
     pl_lock();
     pl_stack_add(PL_LOCK, pcs, depth, d);
     pl_unlock();
     __atomic_add_fetch(&pl_stat_samples[PL_LOCK], 1, __ATOMIC_RELAXED);
-    pl_guard = 0;
 }
 
-static inline int profiled(void)
+__attribute__((noinline)) static int mutex_contended(pthread_mutex_t *m)
 {
-    return g_lock_on && !pl_guard && pl_ready;
+    CONTENDED(r_mutex_lock, m);
 }
 
+/* Fast path: one trylock (no clock read, no check) when the mutex is free. */
 EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
-    if (__builtin_expect(!r_mutex_lock, 0)) {
-        resolve();
-        if (!r_mutex_lock)
-            return EINVAL;
-    }
-    if (!profiled())
-        return r_mutex_lock(m);
     int r = pthread_mutex_trylock(m);
-    if (r != EBUSY)
+    if (__builtin_expect(r != EBUSY, 1))
         return r;
-    uint64_t t0 = pl_now_ns();
-    r = r_mutex_lock(m);
-    if (r == 0)
-        record(pl_now_ns() - t0);
-    return r;
+    return mutex_contended(m);
+}
+
+__attribute__((noinline)) static int rdlock_contended(pthread_rwlock_t *l)
+{
+    CONTENDED(r_rdlock, l);
 }
 
 EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t *l)
 {
-    resolve();
-    if (!r_rdlock)
-        return EINVAL;
-    if (!profiled())
-        return r_rdlock(l);
     int r = pthread_rwlock_tryrdlock(l);
-    if (r != EBUSY)
+    if (__builtin_expect(r != EBUSY, 1))
         return r;
-    uint64_t t0 = pl_now_ns();
-    r = r_rdlock(l);
-    if (r == 0)
-        record(pl_now_ns() - t0);
-    return r;
+    return rdlock_contended(l);
+}
+
+__attribute__((noinline)) static int wrlock_contended(pthread_rwlock_t *l)
+{
+    CONTENDED(r_wrlock, l);
 }
 
 EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t *l)
 {
-    resolve();
-    if (!r_wrlock)
-        return EINVAL;
-    if (!profiled())
-        return r_wrlock(l);
     int r = pthread_rwlock_trywrlock(l);
-    if (r != EBUSY)
+    if (__builtin_expect(r != EBUSY, 1))
         return r;
-    uint64_t t0 = pl_now_ns();
-    r = r_wrlock(l);
-    if (r == 0)
-        record(pl_now_ns() - t0);
-    return r;
+    return wrlock_contended(l);
+}
+
+__attribute__((noinline)) static int spin_contended(pthread_spinlock_t *l)
+{
+    CONTENDED(r_spin_lock, l);
 }
 
 EXPORT int pthread_spin_lock(pthread_spinlock_t *l)
 {
-    resolve();
-    if (!r_spin_lock)
-        return EINVAL;
-    if (!profiled())
-        return r_spin_lock(l);
     int r = pthread_spin_trylock(l);
-    if (r != EBUSY)
+    if (__builtin_expect(r != EBUSY, 1))
         return r;
-    uint64_t t0 = pl_now_ns();
-    r = r_spin_lock(l);
-    if (r == 0)
-        record(pl_now_ns() - t0);
-    return r;
+    return spin_contended(l);
 }

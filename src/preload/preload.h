@@ -75,8 +75,23 @@ void pl_stack_compact(void);
 int pl_live_add(uintptr_t ptr, int32_t stack, double objs, double bytes);
 /* Removes ptr if it is a live sample; fills its stack and weights. 1 if found. */
 int pl_live_take(uintptr_t ptr, int32_t *stack, double *objs, double *bytes);
-/* Cheap lock-free pre-check for free(): 0 means ptr is certainly not a live sample. */
-int pl_live_maybe(uintptr_t ptr);
+/*
+ * The free() pre-check: one bit per hash of (address >> 4), set while a live
+ * sample hashes there (8 KiB, stays in L1/L2). Bits change under pl_lock();
+ * a sampled pointer's bit is set before malloc returns it, so the thread
+ * that frees it sees the bit. 0 means ptr is certainly not a live sample.
+ */
+#define PL_LIVE_BITS_LOG 16
+extern uint64_t pl_live_bits[(1u << PL_LIVE_BITS_LOG) / 64];
+static inline uint32_t pl_live_bit(uintptr_t ptr)
+{
+    return (uint32_t)(((uint64_t)(ptr >> 4) * 0x9e3779b97f4a7c15ull) >> (64 - PL_LIVE_BITS_LOG));
+}
+static inline int pl_live_maybe(uintptr_t ptr)
+{
+    uint32_t b = pl_live_bit(ptr);
+    return (int)((__atomic_load_n(&pl_live_bits[b >> 6], __ATOMIC_RELAXED) >> (b & 63)) & 1);
+}
 /* Remaps stack ids of live objects (compaction); map[old] = new or -1. */
 void pl_live_remap(const int32_t *map, size_t n);
 

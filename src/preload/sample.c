@@ -1,5 +1,6 @@
 /* sample.c - libember.so's CPU and wall sampling: per-thread timers, SIGPROF handler, sample ring */
 #include <errno.h>
+#include <link.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdatomic.h>
@@ -102,35 +103,79 @@ out:
 
 /*
  * Auto mode runs libunwind only when the frame-pointer walk may have been
- * cut short. A walk whose outermost pc was once seen to end a stack that
- * libunwind could not extend (start_thread, __libc_start_call_main, ...)
- * is complete: such pcs are remembered here (lock-free, bounded).
+ * cut short. When libunwind once found that a walk ending at pc X was
+ * complete, or only missed a few outermost frames (clone3 under
+ * start_thread, _start under __libc_start_main, whose code keeps no frame
+ * pointer), X is remembered here with those frames, and later walks ending
+ * at X take them from here without libunwind (lock-free, bounded).
  */
 #define COMPLETE_SLOTS 512
-static _Atomic uint64_t g_complete[COMPLETE_SLOTS];
+#define TAIL_MAX       6
+struct tail_ent {
+    _Atomic uint64_t pc; /* 0 free, 1 being written */
+    uint32_t n;
+    uint64_t tail[TAIL_MAX];
+};
+static struct tail_ent g_complete[COMPLETE_SLOTS];
 
-static int known_complete(uint64_t pc)
+/* The entry of a known outermost pc, or NULL. */
+static const struct tail_ent *known_complete(uint64_t pc)
 {
     uint64_t h = (pc * 0x9e3779b97f4a7c15ull) >> 55;
     for (unsigned i = 0; i < 8; i++) {
-        uint64_t v = atomic_load_explicit(&g_complete[(h + i) % COMPLETE_SLOTS], memory_order_relaxed);
+        struct tail_ent *e = &g_complete[(h + i) % COMPLETE_SLOTS];
+        uint64_t v = atomic_load_explicit(&e->pc, memory_order_acquire);
         if (v == pc)
-            return 1;
+            return e;
         if (!v)
-            return 0;
+            return NULL;
     }
-    return 0;
+    return NULL;
 }
 
-static void mark_complete(uint64_t pc)
+static void mark_complete(uint64_t pc, const uint64_t *tail, size_t n)
 {
+    if (n > TAIL_MAX)
+        return;
     uint64_t h = (pc * 0x9e3779b97f4a7c15ull) >> 55;
     for (unsigned i = 0; i < 8; i++) {
         uint64_t expect = 0;
-        _Atomic uint64_t *slot = &g_complete[(h + i) % COMPLETE_SLOTS];
-        if (atomic_compare_exchange_strong(slot, &expect, pc) || expect == pc)
+        struct tail_ent *e = &g_complete[(h + i) % COMPLETE_SLOTS];
+        if (atomic_compare_exchange_strong(&e->pc, &expect, 1)) {
+            e->n = (uint32_t)n;
+            memcpy(e->tail, tail, n * sizeof(uint64_t));
+            atomic_store_explicit(&e->pc, pc, memory_order_release);
+            return;
+        }
+        if (expect == pc)
             return;
     }
+}
+
+/* Appends the known tail of a walk ending at pcs[depth-1]; 1 if the walk is known complete. */
+static int use_known(uint64_t *pcs, size_t *depth, size_t max)
+{
+    if (*depth < 2)
+        return 0;
+    const struct tail_ent *e = known_complete(pcs[*depth - 1]);
+    if (!e)
+        return 0;
+    for (uint32_t i = 0; i < e->n && *depth < max; i++)
+        pcs[(*depth)++] = e->tail[i];
+    return 1;
+}
+
+/* After libunwind found tmp[0..d) for the walk pcs[0..depth): remember the walk's end if it holds. */
+static void learn(const uint64_t *pcs, size_t depth, const uint64_t *tmp, size_t d)
+{
+    if (depth < 2 || !d)
+        return;
+    if (d <= depth) {
+        mark_complete(pcs[depth - 1], NULL, 0);
+        return;
+    }
+    if (!memcmp(pcs, tmp, depth * sizeof(uint64_t)))
+        mark_complete(pcs[depth - 1], tmp + depth, d - depth);
 }
 
 /* Merges a DWARF unwind into pcs[0..depth) when it is deeper; returns the new depth. */
@@ -139,20 +184,56 @@ static size_t maybe_dwarf(unw_context_t *uc, int from_signal, uint64_t *pcs, siz
 {
     if (!pl_dwarf_mode || depth >= max)
         return depth;
-    if (pl_dwarf_mode == 1 && depth > 1 && known_complete(pcs[depth - 1]))
+    if (pl_dwarf_mode == 1 && use_known(pcs, &depth, max))
         return depth;
     uint64_t tmp[PL_MAX_DEPTH];
     size_t d = dwarf_unwind(uc, from_signal, tmp, max < PL_MAX_DEPTH ? max : PL_MAX_DEPTH, skip);
+    if (pl_dwarf_mode == 1)
+        learn(pcs, depth, tmp, d);
     if (d > depth) {
         memcpy(pcs, tmp, d * sizeof(uint64_t));
         return d;
     }
-    if (d && depth > 1)
-        mark_complete(pcs[depth - 1]);
     return depth;
 }
 
 int pl_dwarf_mode; /* 0 frame pointers only, 1 auto (the deeper of both), 2 DWARF only */
+
+/* The executable segments of libember.so: leading frames there are ours (pl_unwind_here drops them). */
+#define SELF_SEGS 4
+static uintptr_t g_self_lo[SELF_SEGS], g_self_hi[SELF_SEGS];
+static int g_self_n;
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    uintptr_t me = (uintptr_t)arg;
+    int n = 0, mine = 0;
+    uintptr_t lo[SELF_SEGS], hi[SELF_SEGS];
+    for (int i = 0; i < info->dlpi_phnum && n < SELF_SEGS; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+            continue;
+        lo[n] = info->dlpi_addr + ph->p_vaddr;
+        hi[n] = lo[n] + ph->p_memsz;
+        mine |= me >= lo[n] && me < hi[n];
+        n++;
+    }
+    if (!mine)
+        return 0;
+    memcpy(g_self_lo, lo, sizeof(lo));
+    memcpy(g_self_hi, hi, sizeof(hi));
+    g_self_n = n;
+    return 1;
+}
+
+static int is_self(uint64_t pc)
+{
+    for (int i = 0; i < g_self_n; i++)
+        if (pc >= g_self_lo[i] && pc < g_self_hi[i])
+            return 1;
+    return 0;
+}
 
 void pl_unwind_init(void)
 {
@@ -166,6 +247,7 @@ void pl_unwind_init(void)
         pl_log(1, "EMBER_UNWIND=%s: want fp, dwarf or auto; using auto", m);
     if (pl_dwarf_mode)
         unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    dl_iterate_phdr(find_self, (void *)(uintptr_t)&pl_unwind_init);
 }
 
 NO_SANITIZE static void on_sigprof(int sig, siginfo_t *si, void *uctx)
@@ -379,18 +461,85 @@ void pl_sample_stats(uint64_t *ring_dropped, uint64_t *timer_errors)
     *timer_errors = atomic_load(&g_timer_errors);
 }
 
+/*
+ * The frame-pointer walk of pl_unwind_here(): frame records are checked
+ * like unwind_fp() does (aligned, increasing, within 8 MiB), and each page
+ * is probed with unwind_readable() (a system call) only the first time:
+ * the thread's stack pages found readable form the range [t_ok_lo, t_ok_hi),
+ * and a thread's stack stays mapped while it runs. Not for signal handlers
+ * (the range is updated without care for re-entry).
+ */
+#define FP_SPAN (8u << 20)
+#define FP_PAGE 4096u
+static __thread uintptr_t t_ok_lo __attribute__((tls_model("initial-exec")));
+static __thread uintptr_t t_ok_hi __attribute__((tls_model("initial-exec")));
+
+static int stack_page_ok(uintptr_t page)
+{
+    if (page >= t_ok_lo && page < t_ok_hi)
+        return 1;
+    if (!unwind_readable(page, FP_PAGE))
+        return 0;
+    if (page == t_ok_hi && t_ok_hi)
+        t_ok_hi += FP_PAGE;
+    else if (page + FP_PAGE == t_ok_lo)
+        t_ok_lo = page;
+    else {
+        t_ok_lo = page;
+        t_ok_hi = page + FP_PAGE;
+    }
+    return 1;
+}
+
+NO_SANITIZE static size_t fp_walk_self(uint64_t *pcs, size_t max)
+{
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0), sp = fp, prev = fp;
+    size_t n = 0;
+    while (n < max) {
+        if (fp < prev || fp - sp >= FP_SPAN || (fp & 7))
+            break;
+        uintptr_t p0 = fp & ~(uintptr_t)(FP_PAGE - 1), p1 = (fp + 15) & ~(uintptr_t)(FP_PAGE - 1);
+        if (!stack_page_ok(p0) || (p1 != p0 && !stack_page_ok(p1)))
+            break;
+        const uintptr_t *rec = (const uintptr_t *)fp;
+        uintptr_t next = rec[0], ret = rec[1];
+        if (ret < FP_PAGE)
+            break;
+        pcs[n++] = (uint64_t)(ret - 1);
+        if (next <= fp)
+            break;
+        prev = fp + 16;
+        fp = next;
+    }
+    return n;
+}
+
 NO_SANITIZE size_t pl_unwind_here(uint64_t *pcs, size_t max, int skip)
 {
-    uint64_t tmp[PL_MAX_DEPTH + 8];
-    size_t n = pl_dwarf_mode == 2 ? 0 : unwind_self(tmp, PL_MAX_DEPTH + 8);
-    size_t s = (size_t)skip < n ? (size_t)skip : n;
+    (void)skip;
+    uint64_t tmp[PL_MAX_DEPTH + 16];
+    size_t n = pl_dwarf_mode == 2 ? 0 : fp_walk_self(tmp, PL_MAX_DEPTH + 16);
+    size_t s = 0;
+    while (s < n && is_self(tmp[s])) /* the unwinder, the hook and its helpers */
+        s++;
     size_t m = n - s < max ? n - s : max;
     memcpy(pcs, tmp + s, m * sizeof(uint64_t));
-    if (pl_dwarf_mode && m < max && !(pl_dwarf_mode == 1 && m > 1 && known_complete(pcs[m - 1]))) {
+    if (pl_dwarf_mode && m < max && !(pl_dwarf_mode == 1 && use_known(pcs, &m, max))) {
         unw_context_t uc;
-        /* frame 0 is this function, as tmp[0] of unwind_self() is: the same skip applies */
-        if (unw_getcontext(&uc) == 0)
-            m = maybe_dwarf(&uc, 0, pcs, m, max, (size_t)skip);
+        uint64_t d[PL_MAX_DEPTH + 16];
+        if (unw_getcontext(&uc) == 0) {
+            size_t dn = dwarf_unwind(&uc, 0, d, PL_MAX_DEPTH + 16, 0);
+            size_t ds = 0;
+            while (ds < dn && is_self(d[ds]))
+                ds++;
+            size_t dm = dn - ds < max ? dn - ds : max;
+            if (pl_dwarf_mode == 1)
+                learn(pcs, m, d + ds, dm);
+            if (dm > m) {
+                memcpy(pcs, d + ds, dm * sizeof(uint64_t));
+                m = dm;
+            }
+        }
     }
     return m;
 }

@@ -15,7 +15,7 @@
 /* Live sampled allocations tracked (at 512 KiB mean, 64K samples stand for ~32 GiB). */
 #define LIVE_MAX    (1u << 16)
 #define LIVE_BUCKETS (1u << 16)
-#define FILTER_SIZE (1u << 16)
+#define FILTER_SIZE (1u << PL_LIVE_BITS_LOG)
 
 struct stack_ent {
     uint64_t hash; /* 0 = empty */
@@ -47,7 +47,8 @@ static uint32_t *g_buckets;     /* LIVE_BUCKETS, index + 1 */
 static uint32_t g_live_free;    /* free-list head, index + 1 */
 static uint32_t g_live_used;    /* slots ever handed out */
 static uint32_t g_live_len;
-static _Atomic uint16_t *g_filter; /* FILTER_SIZE counters of live pointers per hash */
+static uint32_t *g_filter; /* FILTER_SIZE counts of live pointers per bit of pl_live_bits */
+uint64_t pl_live_bits[FILTER_SIZE / 64];
 static int g_init_failed;
 static uint64_t g_mem, g_dropped_stacks, g_dropped_live;
 uint64_t pl_stat_samples[PL_NKINDS];
@@ -76,7 +77,7 @@ static int ensure_init(void)
             goto fail;
     }
     g_buckets = pl_mmap(LIVE_BUCKETS * sizeof(uint32_t));
-    g_filter = pl_mmap(FILTER_SIZE * sizeof(uint16_t));
+    g_filter = pl_mmap(FILTER_SIZE * sizeof(uint32_t));
     g_live = pl_mmap(LIVE_MAX * sizeof(struct live));
     if (!g_buckets || !g_filter || !g_live)
         goto fail;
@@ -249,13 +250,6 @@ static uint32_t ptr_hash(uintptr_t p)
     return (uint32_t)(h >> 40);
 }
 
-int pl_live_maybe(uintptr_t ptr)
-{
-    _Atomic uint16_t *f = g_filter;
-    if (!f)
-        return 0;
-    return atomic_load_explicit(&f[ptr_hash(ptr) & (FILTER_SIZE - 1)], memory_order_relaxed) != 0;
-}
 
 int pl_live_add(uintptr_t ptr, int32_t stack, double objs, double bytes)
 {
@@ -276,9 +270,9 @@ int pl_live_add(uintptr_t ptr, int32_t stack, double objs, double bytes)
     g_live[idx] = (struct live){ptr, stack, g_buckets[b], objs, bytes};
     g_buckets[b] = idx + 1;
     g_live_len++;
-    _Atomic uint16_t *f = &g_filter[h & (FILTER_SIZE - 1)];
-    if (atomic_load_explicit(f, memory_order_relaxed) != UINT16_MAX)
-        atomic_fetch_add_explicit(f, 1, memory_order_relaxed);
+    uint32_t fb = pl_live_bit(ptr);
+    if (g_filter[fb]++ == 0)
+        __atomic_fetch_or(&pl_live_bits[fb >> 6], 1ull << (fb & 63), __ATOMIC_RELAXED);
     return 0;
 }
 
@@ -299,10 +293,9 @@ int pl_live_take(uintptr_t ptr, int32_t *stack, double *objs, double *bytes)
             l->next = g_live_free;
             g_live_free = idx + 1;
             g_live_len--;
-            _Atomic uint16_t *f = &g_filter[h & (FILTER_SIZE - 1)];
-            uint16_t c = atomic_load_explicit(f, memory_order_relaxed);
-            if (c != UINT16_MAX) /* a saturated counter stays (only a slower free path) */
-                atomic_fetch_sub_explicit(f, 1, memory_order_relaxed);
+            uint32_t fb = pl_live_bit(ptr);
+            if (g_filter[fb] && --g_filter[fb] == 0)
+                __atomic_fetch_and(&pl_live_bits[fb >> 6], ~(1ull << (fb & 63)), __ATOMIC_RELAXED);
             return 1;
         }
         link = &l->next;
