@@ -1,13 +1,17 @@
-/* capture.c - Python stack capture from signal handlers: per-thread CPU timers, wall ticks, sample
- * ring */
+/* capture.c - Python stack capture from signal handlers: per-thread CPU sampling (perf task-clock,
+ * or thread CPU timers as a fallback), wall ticks, sample ring */
 #define Py_BUILD_CORE 1
 #include <Python.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +30,23 @@
 #define MAX_OWN       8
 #define SCAN_EVERY_MS 100
 #define SIGVAL_CPU    0x454d4231 /* "EMB1": marks our timers' signals */
+/* perf fds at or above this number are not used (the handler's fd table is this long) */
+#define MAX_PERF_FD 16384
+
+/*
+ * CPU sampling mechanisms. A thread CPU timer (timer_create on the thread's
+ * CPU clock) is checked by the kernel only on its scheduler tick (4 ms at
+ * 250 Hz): a period that ends just before the thread blocks is delivered when
+ * it next runs, in whatever code runs then, which biases the profile towards
+ * the code that runs first after a wait. perf's task-clock software event
+ * samples from an hrtimer that runs only while the thread is on a CPU, so the
+ * signal lands within microseconds of the period's end, in the code that
+ * spent it. The timer is the fallback where perf_event_open is refused
+ * (perf_event_paranoid 3, seccomp in containers).
+ */
+enum cpu_mode { CPU_PERF = 0, CPU_PERF_USER = 1, CPU_TIMER = 2 };
+static const char *const cpu_mode_names[] = {"perf-task-clock", "perf-task-clock-user",
+                                             "thread-cpu-timer"};
 
 enum slot_state { SLOT_FREE, SLOT_WRITING, SLOT_FULL };
 
@@ -39,6 +60,7 @@ struct thread_timer {
     int seen;
     int has_timer;
     timer_t timer;
+    int fd; /* perf task-clock event, -1 = none */
 };
 
 /* Set once, never freed: a handler may still be running when the sampler stops. */
@@ -46,7 +68,10 @@ static struct slot *g_ring;
 static _Atomic size_t g_next;
 static _Atomic int g_on;       /* handlers record only while set */
 static _Atomic int g_inflight; /* handlers running now */
-static _Atomic uint64_t g_samples, g_dropped;
+static _Atomic uint64_t g_samples, g_dropped, g_misdirected;
+/* perf fd -> tid it samples (0 = not ours); bit 31 set until its random first period has passed */
+static _Atomic uint32_t g_perf_fd_tid[MAX_PERF_FD];
+#define FD_FIRST 0x80000000u
 static _Atomic pid_t g_own[MAX_OWN];
 static int g_handler_installed;
 
@@ -55,6 +80,7 @@ static struct sampler_state {
     int running;
     _Atomic int stop;
     int rate, cpu, wall;
+    _Atomic int cpu_mode; /* enum cpu_mode */
     struct thread_timer *threads;
     size_t nthreads;
 } g_s;
@@ -67,6 +93,7 @@ static struct pending_thread {
     pid_t tid;
     int has_timer;
     timer_t timer;
+    int fd;
 } g_pending[PENDING_SLOTS];
 
 static __thread int t_tag __attribute__((tls_model("initial-exec")));
@@ -219,6 +246,23 @@ static void on_signal(int sig, siginfo_t *si, void *uctx)
         kind = PA_CPU;
         if (si->si_overrun > 0)
             weight += (uint64_t)si->si_overrun;
+    } else if ((si->si_code == POLL_IN || si->si_code == POLL_HUP) && si->si_fd >= 0 &&
+               si->si_fd < MAX_PERF_FD) {
+        uint32_t owner = atomic_load_explicit(&g_perf_fd_tid[si->si_fd], memory_order_relaxed);
+        if (!owner)
+            goto out; /* not one of our perf events */
+        if ((pid_t)(owner & ~FD_FIRST) != my_tid()) {
+            atomic_fetch_add_explicit(&g_misdirected, 1, memory_order_relaxed);
+            goto out;
+        }
+        if (owner & FD_FIRST) {
+            /* the random first period has passed: every later one is the full period */
+            uint64_t period = 1000000000ULL / (uint64_t)g_s.rate;
+            ioctl(si->si_fd, PERF_EVENT_IOC_PERIOD, &period);
+            atomic_store_explicit(&g_perf_fd_tid[si->si_fd], owner & ~FD_FIRST,
+                                  memory_order_relaxed);
+        }
+        kind = PA_CPU;
     } else if (si->si_code == SI_TKILL && si->si_pid == getpid()) {
         kind = PA_WALL;
     } else {
@@ -275,6 +319,110 @@ static clockid_t thread_cpu_clock(pid_t tid)
     return (clockid_t)((~(unsigned)tid << 3) | 6);
 }
 
+/*
+ * A random first expiry in (0, period]: with a fixed one, a thread that
+ * lives for less than a period is never sampled and every thread loses its
+ * last partial period; a uniform phase makes the expected number of samples
+ * exactly cpu_time / period, however short the thread.
+ */
+static long first_period(pid_t tid, long period)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    uint64_t x = ((uint64_t)tid << 32 ^ (uint64_t)now.tv_nsec ^ (uint64_t)now.tv_sec << 20) *
+                 0x9E3779B97F4A7C15ULL;
+    x ^= x >> 31;
+    return 1 + (long)(x % (uint64_t)period);
+}
+
+/*
+ * Opens a task-clock sampling event on thread tid whose overflow sends
+ * SIGPROF (si_fd = the event) to that thread itself. Returns the fd or
+ * -errno (-ESRCH when the thread is gone).
+ */
+static int perf_open_for(pid_t tid, int user_only)
+{
+    long period = 1000000000L / g_s.rate;
+    long first = first_period(tid, period);
+    if (first < 10000)
+        first = 10000; /* the kernel's shortest hrtimer period */
+    struct perf_event_attr a;
+    memset(&a, 0, sizeof a);
+    a.size = sizeof a;
+    a.type = PERF_TYPE_SOFTWARE;
+    a.config = PERF_COUNT_SW_TASK_CLOCK;
+    a.sample_period = (uint64_t)first;
+    a.disabled = 1;
+    a.exclude_kernel = user_only ? 1 : 0;
+    a.exclude_hv = 1;
+    int fd = (int)syscall(SYS_perf_event_open, &a, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int err = 0;
+    struct f_owner_ex owner = {.type = F_OWNER_TID, .pid = tid};
+    if (fd >= MAX_PERF_FD) {
+        err = -EMFILE;
+        goto fail;
+    }
+    atomic_store(&g_perf_fd_tid[fd], (uint32_t)tid | FD_FIRST);
+    if (fcntl(fd, F_SETOWN_EX, &owner) < 0 || fcntl(fd, F_SETSIG, SIGPROF) < 0 ||
+        fcntl(fd, F_SETFL, O_ASYNC) < 0 || ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) < 0) {
+        err = -errno;
+        atomic_store(&g_perf_fd_tid[fd], 0);
+        goto fail;
+    }
+    return fd;
+fail:
+    close(fd);
+    return err;
+}
+
+/* Stops and closes a perf event (its signals already in flight are ignored). */
+static void perf_close(int fd)
+{
+    if (fd < 0)
+        return;
+    ioctl(fd, PERF_EVENT_IOC_DISABLE, 0);
+    atomic_store(&g_perf_fd_tid[fd], 0);
+    close(fd);
+}
+
+static int timer_for(struct thread_timer *t);
+
+/*
+ * Starts CPU sampling of thread t with the current mechanism, stepping down
+ * to the next one (and saying so on stderr, once) when the kernel refuses.
+ * Returns 0 or -errno (-ESRCH / -EINVAL when the thread is gone).
+ */
+static int cpu_sampler_for(struct thread_timer *t)
+{
+    t->fd = -1;
+    t->has_timer = 0;
+    for (;;) {
+        int mode = atomic_load(&g_s.cpu_mode);
+        if (mode == CPU_TIMER)
+            return timer_for(t);
+        int fd = perf_open_for(t->tid, mode == CPU_PERF_USER);
+        if (fd >= 0) {
+            t->fd = fd;
+            return 0;
+        }
+        if (fd == -ESRCH)
+            return fd;
+        if (fd == -EMFILE || fd == -ENFILE)
+            return timer_for(t); /* this thread only */
+        int next = mode == CPU_PERF && fd == -EACCES ? CPU_PERF_USER : CPU_TIMER;
+        if (atomic_compare_exchange_strong(&g_s.cpu_mode, &mode, next))
+            fprintf(stderr,
+                    "ember: perf_event_open(task-clock%s) on thread %d failed: %s; CPU "
+                    "sampling uses %s%s\n",
+                    mode == CPU_PERF_USER ? ", user only" : "", (int)t->tid, strerror(-fd),
+                    cpu_mode_names[next],
+                    next == CPU_TIMER ? " (a period can be charged up to one scheduler tick late)"
+                                      : " (time in system calls is not sampled)");
+    }
+}
+
 static int timer_for(struct thread_timer *t)
 {
     struct sigevent sev;
@@ -290,18 +438,7 @@ static int timer_for(struct thread_timer *t)
     if (timer_create(thread_cpu_clock(t->tid), &sev, &t->timer) < 0)
         return -errno;
     long period = 1000000000L / g_s.rate;
-    /*
-     * A random first expiry in (0, period]: with a fixed one, a thread that
-     * lives for less than a period is never sampled and every thread loses
-     * its last partial period; a uniform phase makes the expected number of
-     * samples exactly cpu_time / period, however short the thread.
-     */
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    uint64_t x = ((uint64_t)t->tid << 32 ^ (uint64_t)now.tv_nsec ^ (uint64_t)now.tv_sec << 20) *
-                 0x9E3779B97F4A7C15ULL;
-    x ^= x >> 31;
-    long first = 1 + (long)(x % (uint64_t)period);
+    long first = first_period(t->tid, period);
     struct itimerspec its = {{0, period}, {0, first}};
     if (timer_settime(t->timer, 0, &its, NULL) < 0) {
         int err = -errno;
@@ -326,12 +463,14 @@ static void adopt_pending(void)
         if (i < g_s.nthreads || g_s.nthreads >= MAX_THREADS) {
             if (p->has_timer)
                 timer_delete(p->timer); /* the scan found it first */
+            perf_close(p->fd);
         } else {
             struct thread_timer *t = &g_s.threads[g_s.nthreads++];
             t->tid = p->tid;
             t->seen = 1;
             t->has_timer = p->has_timer;
             t->timer = p->timer;
+            t->fd = p->fd;
         }
         atomic_store_explicit(&p->state, PEND_FREE, memory_order_release);
     }
@@ -349,8 +488,8 @@ int pa_register_self(void)
         int expect = PEND_FREE;
         if (!atomic_compare_exchange_strong(&p->state, &expect, PEND_WRITING))
             continue;
-        struct thread_timer t = {.tid = tid};
-        int err = g_s.cpu ? timer_for(&t) : 0;
+        struct thread_timer t = {.tid = tid, .fd = -1};
+        int err = g_s.cpu ? cpu_sampler_for(&t) : 0;
         if (err) {
             atomic_store(&p->state, PEND_FREE);
             return err;
@@ -358,6 +497,7 @@ int pa_register_self(void)
         p->tid = tid;
         p->has_timer = t.has_timer;
         p->timer = t.timer;
+        p->fd = t.fd;
         atomic_store_explicit(&p->state, PEND_READY, memory_order_release);
         return 1;
     }
@@ -394,7 +534,8 @@ static void scan_threads(void)
         memset(t, 0, sizeof *t);
         t->tid = tid;
         t->seen = 1;
-        if (g_s.cpu && timer_for(t) < 0)
+        t->fd = -1;
+        if (g_s.cpu && cpu_sampler_for(t) < 0)
             continue; /* the thread exited meanwhile */
         g_s.nthreads++;
     }
@@ -406,6 +547,7 @@ static void scan_threads(void)
         }
         if (g_s.threads[i].has_timer)
             timer_delete(g_s.threads[i].timer);
+        perf_close(g_s.threads[i].fd);
         g_s.threads[i] = g_s.threads[--g_s.nthreads];
     }
 }
@@ -470,6 +612,8 @@ int pa_sampler_start(const struct pa_config *c)
     g_s.cpu = c->cpu;
     g_s.wall = c->wall;
     atomic_store(&g_s.stop, 0);
+    const char *force = getenv("EMBER_CPU_SAMPLER");
+    atomic_store(&g_s.cpu_mode, force && !strcmp(force, "timer") ? CPU_TIMER : CPU_PERF);
     if (!c->cpu && !c->wall)
         return 0;
     if (!g_handler_installed) {
@@ -505,18 +649,29 @@ void pa_sampler_stop(void)
     pthread_join(g_s.thread, NULL);
     g_s.running = 0;
     adopt_pending();
-    for (size_t i = 0; i < g_s.nthreads; i++)
+    for (size_t i = 0; i < g_s.nthreads; i++) {
         if (g_s.threads[i].has_timer)
             timer_delete(g_s.threads[i].timer);
-    g_s.nthreads = 0;
+        if (g_s.threads[i].fd >= 0)
+            ioctl(g_s.threads[i].fd, PERF_EVENT_IOC_DISABLE, 0);
+    }
     atomic_store(&g_on, 0);
     while (atomic_load(&g_inflight) > 0)
         sched_yield();
+    /* closed only now: a handler that saw g_on set may still have used its fd */
+    for (size_t i = 0; i < g_s.nthreads; i++)
+        perf_close(g_s.threads[i].fd);
+    g_s.nthreads = 0;
 }
 
 void pa_sampler_after_fork(void)
 {
-    /* timers and threads are not inherited; the parent's table is stale */
+    /* timers and threads are not inherited; the parent's table is stale, its perf fds are copies */
+    for (size_t i = 0; i < g_s.nthreads; i++)
+        if (g_s.threads[i].fd >= 0) {
+            atomic_store(&g_perf_fd_tid[g_s.threads[i].fd], 0);
+            close(g_s.threads[i].fd); /* not perf_close: the event is the parent's too */
+        }
     g_s.running = 0;
     g_s.nthreads = 0;
     atomic_store(&g_on, 0);
@@ -535,4 +690,10 @@ void pa_sampler_stats(uint64_t *samples, uint64_t *dropped, uint64_t *threads)
     *samples = atomic_load(&g_samples);
     *dropped = atomic_load(&g_dropped);
     *threads = g_s.nthreads;
+}
+
+const char *pa_sampler_cpu_mode(uint64_t *misdirected)
+{
+    *misdirected = atomic_load(&g_misdirected);
+    return cpu_mode_names[atomic_load(&g_s.cpu_mode)];
 }

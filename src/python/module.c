@@ -416,11 +416,13 @@ static PyObject *py_stats(PyObject *self, PyObject *unused)
     uint64_t samples, dropped, threads, uploads, failures, dropped_payloads, pending, stacks;
     pa_sampler_stats(&samples, &dropped, &threads);
     pa_report_stats(&uploads, &failures, &dropped_payloads, &pending, &stacks);
-    return Py_BuildValue("{s:O,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "running",
-                         g_running ? Py_True : Py_False, "samples", samples, "dropped_samples",
-                         dropped, "threads", threads, "uploads", uploads, "upload_failures",
-                         failures, "dropped_payloads", dropped_payloads, "pending_bytes", pending,
-                         "stacks", stacks);
+    uint64_t misdirected;
+    const char *mode = pa_sampler_cpu_mode(&misdirected);
+    return Py_BuildValue(
+        "{s:s,s:K,s:O,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "cpu_sampler", mode, "misdirected_signals",
+        misdirected, "running", g_running ? Py_True : Py_False, "samples", samples,
+        "dropped_samples", dropped, "threads", threads, "uploads", uploads, "upload_failures",
+        failures, "dropped_payloads", dropped_payloads, "pending_bytes", pending, "stacks", stacks);
 }
 
 static PyObject *py_after_fork_child(PyObject *self, PyObject *unused)

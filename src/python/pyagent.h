@@ -69,6 +69,12 @@ int pa_register_self(void);
 void pa_sampler_stop(void);
 /* Counters for stats(). */
 void pa_sampler_stats(uint64_t *samples, uint64_t *dropped, uint64_t *threads);
+/*
+ * The CPU sampling mechanism in use ("perf-task-clock", "perf-task-clock-user"
+ * or "thread-cpu-timer"); *misdirected counts perf signals that reached a
+ * thread other than the one sampled (ignored; expected to stay 0).
+ */
+const char *pa_sampler_cpu_mode(uint64_t *misdirected);
 /* Pops ready records, calling cb for each. Returns how many were taken. */
 size_t pa_ring_drain(void (*cb)(const struct pa_rec *r, void *arg), void *arg);
 /* Marks the calling native thread as Ember's own (never sampled). */

@@ -126,6 +126,45 @@ def test_tags_memory_bounded():
     assert diff < 64 * 1024, f"tag_wrapper grew Python memory by {diff} bytes"
 
 
+def perf_allowed():
+    try:
+        with open("/proc/sys/kernel/perf_event_paranoid") as f:
+            return int(f.read()) < 3 or os.geteuid() == 0
+    except OSError:
+        return False
+
+
+def test_cpu_sampler_rate_and_fallback():
+    """perf task-clock (or the timer fallback): ~rate samples per CPU second, on the right thread."""
+    for force in (None, "timer"):
+        if force:
+            os.environ["EMBER_CPU_SAMPLER"] = force
+        ember.configure(application_name="unit", server_address=DEAD, upload_interval=60, sample_rate=200,
+                        wall=False, enable_alloc=False)
+        try:
+            st = ember.stats()
+            want_mode = "thread-cpu-timer" if force else ("perf-task-clock" if perf_allowed() else None)
+            assert want_mode is None or st["cpu_sampler"] == want_mode, (force, st["cpu_sampler"])
+            before = st["samples"]
+            ts = [threading.Thread(target=burn_here, args=(0.4,)) for _ in range(3)]
+            t0 = time.thread_time()
+            for t in ts:
+                t.start()
+            burn_here(0.4)
+            cpu = time.thread_time() - t0
+            for t in ts:
+                t.join()
+            got = ember.stats()["samples"] - before
+            want = 4 * 0.4 * 200  # 4 threads x 0.4 s CPU at 200 Hz
+            # the tick-checked timers lose some periods to threads ending mid-tick on a busy machine
+            low = 0.75 if st["cpu_sampler"] == "thread-cpu-timer" else 0.9
+            assert low * want <= got <= 1.1 * want, (st["cpu_sampler"], got, want, cpu)
+            assert ember.stats()["misdirected_signals"] == 0
+        finally:
+            ember.shutdown(flush_timeout=0)
+            os.environ.pop("EMBER_CPU_SAMPLER", None)
+
+
 def test_bad_arguments_raise():
     for kw in ({"sample_rate": 0}, {"sample_rate": 5000}, {"upload_interval": 0}):
         try:
