@@ -21,6 +21,7 @@
 #include "agent/perf_map.h"
 #include "agent/perf_sampler.h"
 #include "agent/proc_info.h"
+#include "agent/relabel.h"
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/hash.h"
@@ -45,6 +46,7 @@ struct hproc {
     uint32_t pid;
     struct proc_info info;
     int gone; /* /proc/PID was unreadable when first seen */
+    int drop; /* a config rule drops its samples */
     struct hsym_proc *sym;
     struct perf_map *jit;
     int jit_tried;
@@ -70,7 +72,7 @@ struct host_agent {
     CURL *curl;
     char host_name[256];
     int64_t window_start_ns;
-    uint64_t samples, dropped, uploads, upload_errors;
+    uint64_t samples, dropped, relabel_dropped, uploads, upload_errors;
 };
 
 void host_opts_default(struct host_opts *o)
@@ -104,6 +106,31 @@ static void hproc_reset_profile(struct host_agent *a, struct hproc *p)
     pp->period = a->period_ns;
 }
 
+/* Applies the --config rules to a process just read from /proc. */
+static void apply_relabel(struct host_agent *a, struct hproc *p)
+{
+    char cgroup[4096] = "";
+    if (relabel_uses_cgroup(a->o->relabel)) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%" PRIu32 "/cgroup", p->pid);
+        FILE *f = fopen(path, "re");
+        if (f) {
+            size_t n = fread(cgroup, 1, sizeof(cgroup) - 1, f);
+            cgroup[n] = 0;
+            fclose(f);
+        }
+    }
+    char service[sizeof(p->info.service)];
+    enum relabel_action act =
+        relabel_apply(a->o->relabel, p->info.exe, cgroup, p->info.comm, service, sizeof(service));
+    if (act == RELABEL_DROP) {
+        p->drop = 1;
+    } else if (act == RELABEL_KEEP) {
+        proc_sanitize(service);
+        memcpy(p->info.service, service, sizeof(service));
+    }
+}
+
 static struct hproc *hproc_get(struct host_agent *a, uint32_t pid)
 {
     int created = 0;
@@ -124,6 +151,8 @@ static struct hproc *hproc_get(struct host_agent *a, uint32_t pid)
         snprintf(p->info.service, sizeof(p->info.service), "unknown");
     } else {
         p->sym = hsym_proc_new(a->syms, (pid_t)pid); /* its maps are read on the first lookup */
+        if (a->o->relabel)
+            apply_relabel(a, p);
     }
     *slot = a->procs_v.len;
     VEC_PUSH(a->procs_v, p);
@@ -267,6 +296,10 @@ static void on_sample(const struct host_sample *s, void *arg)
     struct hproc *p = hproc_get(a, s->pid);
     if (!p) {
         a->dropped += s->weight;
+        return;
+    }
+    if (p->drop) {
+        a->relabel_dropped += s->weight;
         return;
     }
     uint64_t locs[MAX_FRAMES];
@@ -478,9 +511,10 @@ static void log_stats(struct host_agent *a, int64_t *last_wall, int64_t *last_cp
              " elf_files=%zu elf_opened=%zu elf_evicted=%zu cached_pcs=%zu", ss.files_open,
              ss.files_opened, ss.files_evicted, ss.cached_pcs);
     log_info("agent: stats cpu_percent=%.2f rss_kb=%ld samples=%" PRIu64 " dropped=%" PRIu64
-             " uploads=%" PRIu64 " upload_errors=%" PRIu64 " processes=%zu%s",
-             pct, rss_kb, a->samples, a->dropped, a->uploads, a->upload_errors, a->procs_v.len,
-             extra);
+             " relabel_dropped=%" PRIu64 " uploads=%" PRIu64 " upload_errors=%" PRIu64
+             " processes=%zu%s",
+             pct, rss_kb, a->samples, a->dropped, a->relabel_dropped, a->uploads, a->upload_errors,
+             a->procs_v.len, extra);
 }
 
 static int start_collector(struct host_agent *a)

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 struct labels;
+struct relabel_rules;
 
 enum host_backend {
     HOST_BACKEND_AUTO = 0, /* BPF, else perf_event call chains */
@@ -24,7 +25,8 @@ struct host_opts {
     int upload_interval_s;  /* default 10 */
     int duration_s;         /* stop after this long (0 = until *stop) */
     enum host_backend backend;
-    const struct labels *labels; /* extra labels for every profile (borrowed), or NULL */
+    const struct labels *labels;         /* extra labels for every profile (borrowed), or NULL */
+    const struct relabel_rules *relabel; /* --config rules (borrowed), or NULL */
 };
 
 void host_opts_default(struct host_opts *o);

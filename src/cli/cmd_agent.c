@@ -9,6 +9,7 @@
 
 #include "agent/host.h"
 #include "agent/host_scrape.h"
+#include "agent/relabel.h"
 #include "base/err.h"
 #include "cli/cli.h"
 #include "cli/cmds.h"
@@ -56,8 +57,13 @@ static void usage(FILE *f)
         "                           URL, e.g. http://127.0.0.1:6060/debug/pprof/, and push\n"
         "                           them; alone it only scrapes (add --all or --pid to also\n"
         "                           sample the host)\n"
+        "  --config FILE            relabel rules, one a line: 'match exe=REGEX\n"
+        "                           service_name=NAME', 'match cgroup=REGEX drop' (also comm=;\n"
+        "                           first match wins; $1..$9 are capture groups)\n"
         "  --service NAME           service_name of scraped profiles (default: URL's host:port)\n"
         "  -h, --help               show this help\n\n"
+        "Environment: EMBER_DEBUGINFO_PATH - where separate debug info is looked up by build\n"
+        "id (DIR/.build-id/xx/yyyy.debug) and .gnu_debuglink (default :.debug:/usr/lib/debug)\n\n"
         "Example:\n"
         "  sudo ember agent --server http://127.0.0.1:4040 --labels env=prod --off-cpu\n");
 }
@@ -101,6 +107,7 @@ enum {
     OPT_BACKEND,
     OPT_SCRAPE,
     OPT_SERVICE,
+    OPT_CONFIG,
 };
 
 static void *scrape_thread(void *arg)
@@ -126,18 +133,20 @@ int cmd_agent(int argc, char **argv)
         {"backend", required_argument, NULL, OPT_BACKEND},
         {"scrape", required_argument, NULL, OPT_SCRAPE},
         {"service", required_argument, NULL, OPT_SERVICE},
+        {"config", required_argument, NULL, OPT_CONFIG},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct host_opts o;
     struct labels labels;
     const char *server = NULL;
-    char err[256];
+    char err[512];
     long v;
     int64_t d;
     int rc = CLI_USAGE;
     int host = 0; /* --pid or --all given */
     struct scrape_opts so = {0};
+    struct relabel_rules *rules = NULL;
     host_opts_default(&o);
     labels_init(&labels);
     optind = 0;
@@ -182,6 +191,14 @@ int cmd_agent(int argc, char **argv)
             break;
         case OPT_SERVICE:
             so.service = optarg;
+            break;
+        case OPT_CONFIG:
+            relabel_free(rules);
+            rules = NULL;
+            if (relabel_load(optarg, &rules, err, sizeof(err))) {
+                fprintf(stderr, "ember agent: invalid --config: %s\n", err);
+                goto out;
+            }
             break;
         case OPT_LABELS:
             if (cli_parse_labels(optarg, &labels, err, sizeof(err))) {
@@ -247,6 +264,7 @@ int cmd_agent(int argc, char **argv)
     }
     o.server = cli_server_url(server);
     o.labels = labels.n ? &labels : NULL;
+    o.relabel = rules;
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
@@ -277,6 +295,7 @@ int cmd_agent(int argc, char **argv)
     int e = host_agent_run(&o, &g_stop);
     rc = e ? CLI_FAIL : CLI_OK;
 out:
+    relabel_free(rules);
     labels_release(&labels);
     return rc;
 }

@@ -92,6 +92,26 @@ def test_service_name_from_environment():
     check(series[0]["labels"].get("env") == "test", f"{series}")
 
 
+def test_config_relabel_and_drop():
+    if not can_bpf():
+        return
+    exe = workload(["-fno-omit-frame-pointer"], "wl_fp")
+    conf = os.path.join(TMP, "agent.conf")
+    with open(conf, "w") as f:
+        f.write("# rename the workload by its path\nmatch exe=/(wl)_(fp)$ service_name=$1-renamed-$2\n")
+    pid, log = profile_run(exe, ["spin"], ["--config", conf], cpu_secs="1")
+    series = api(server(), "series", query=sel(CPU_TYPE, pid=str(pid)))["series"]
+    check(series and series[0]["labels"].get("service_name") == "wl-renamed-fp", f"{series}")
+    with open(conf, "w") as f:
+        f.write("match comm=^wl_fp$ drop\n")
+    pid, log = profile_run(exe, ["spin"], ["--config", conf], cpu_secs="1")
+    series = api(server(), "series", query=sel(CPU_TYPE, pid=str(pid)))["series"]
+    check(not series, f"dropped process was stored: {series}")
+    check("relabel_dropped=0 " not in log.splitlines()[-1], f"nothing counted as dropped: {log[-600:]}")
+    bad = subprocess.run([EMBER, "agent", "--config", conf + ".missing"], capture_output=True, text=True)
+    check(bad.returncode != 0 and "agent.conf.missing" in bad.stderr, bad.stderr)
+
+
 def test_perf_fallback_split():
     if not can_bpf():
         return
