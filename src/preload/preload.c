@@ -180,16 +180,20 @@ EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)
 
 /* ---- upload loop ---- */
 
+static pthread_mutex_t g_tick_mu = PTHREAD_MUTEX_INITIALIZER;
+static volatile int g_in_tick;
+
 static void upload_tick(int final)
 {
-    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-    pthread_mutex_lock(&mu); /* pl_guard is set: not a profiled lock */
+    pthread_mutex_lock(&g_tick_mu); /* pl_guard is set: not a profiled lock */
+    g_in_tick = 1;
     uint64_t now = real_ns();
     pl_sample_drain();
     pl_upload_once(g_last_upload_real, now, final);
     g_last_upload_real = now;
     pl_stack_compact();
-    pthread_mutex_unlock(&mu);
+    g_in_tick = 0;
+    pthread_mutex_unlock(&g_tick_mu);
 }
 
 static void *uploader(void *unused)
@@ -219,13 +223,37 @@ static void atfork_parent(void)
     pl_unlock();
 }
 
+/*
+ * A child forked without exec keeps profiling under its own pid: the
+ * parent's unsent samples are dropped (the parent sends them), the live
+ * allocations it inherited stay, and its only thread gets new timers and a
+ * new upload thread.
+ */
 static void atfork_child(void)
 {
+    int guard = pl_guard;
+    pl_guard = 1;
     pl_unlock();
-    /* No uploader thread and no timers in the child: it runs unprofiled until it execs. */
+    int was_ready = pl_ready;
     pl_ready = 0;
     g_uploader_running = 0;
+    g_pid = getpid();
+    pthread_mutex_init(&g_tick_mu, NULL);
+    pl_upload_atfork_child(g_in_tick);
+    g_in_tick = 0;
+    if (!was_ready || g_stop)
+        goto out;
+    pl_stack_reset_interval();
     pl_sample_atfork_child();
+    g_last_upload_real = real_ns();
+    if (real_pthread_create(&g_uploader, NULL, uploader, NULL) == 0)
+        g_uploader_running = 1;
+    else
+        pl_log(1, "forked child: cannot start the upload thread: profiles are sent at exit only");
+    pl_ready = 1;
+    pl_log(2, "forked child %d keeps profiling", (int)g_pid);
+out:
+    pl_guard = guard;
 }
 
 __attribute__((constructor)) static void pl_init(void)

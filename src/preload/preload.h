@@ -68,6 +68,8 @@ typedef void (*pl_stack_cb)(const uint64_t *pcs, size_t depth, const double v[4]
 void pl_stack_flush(enum pl_kind kind, pl_stack_cb cb, void *arg);
 /* Same walk without clearing anything (the in-use snapshot). */
 void pl_stack_peek(enum pl_kind kind, pl_stack_cb cb, void *arg);
+/* Zeroes the per-interval values of every entry (a forked child: the parent sends those). */
+void pl_stack_reset_interval(void);
 /* Drops entries with all values zero when the table is over 3/4 full (live ids are remapped). */
 void pl_stack_compact(void);
 
@@ -135,5 +137,7 @@ int pl_upload_init(void);
 /* Encodes and sends the profiles of [from_ns, until_ns). */
 void pl_upload_once(uint64_t from_ns, uint64_t until_ns, int final);
 void pl_upload_shutdown(void);
+/* In a forked child: forgets state the parent's upload thread may have been changing. */
+void pl_upload_atfork_child(int was_uploading);
 
 #endif

@@ -447,12 +447,22 @@ void pl_sample_stop(void)
 
 void pl_sample_atfork_child(void)
 {
-    /* Timers are not inherited; the child is not sampled (its exec'd successors are). */
+    /* Timers are not inherited: the only thread of the child gets new ones. */
+    int was_on = atomic_load(&g_on);
     atomic_store(&g_on, 0);
     t_slot = -1;
     if (g_threads)
         memset(g_threads, 0, THREADS_MAX * sizeof(struct thr));
     atomic_store(&g_nthreads, 0);
+    /* the parent's samples are the parent's to send; a slot some other thread was writing is lost */
+    if (g_ring)
+        for (size_t i = 0; i < RING_SLOTS; i++)
+            atomic_store_explicit(&g_ring[i].state, SLOT_FREE, memory_order_relaxed);
+    atomic_flag_clear(&g_unw_busy);
+    if (was_on) {
+        atomic_store(&g_on, 1);
+        pl_sample_thread_start();
+    }
 }
 
 void pl_sample_stats(uint64_t *ring_dropped, uint64_t *timer_errors)

@@ -214,6 +214,23 @@ void pl_stack_peek(enum pl_kind kind, pl_stack_cb cb, void *arg)
     walk(kind, cb, arg, 0);
 }
 
+void pl_stack_reset_interval(void)
+{
+    pl_lock();
+    if (!ensure_init()) {
+        struct table *t = &g_tab[g_cur];
+        for (uint32_t i = 0; i < STACKS_CAP; i++) {
+            struct stack_ent *e = &t->ent[i];
+            if (!e->hash)
+                continue;
+            e->v[0] = e->v[1] = 0;
+            if (e->kind != PL_ALLOC)
+                e->v[2] = e->v[3] = 0;
+        }
+    }
+    pl_unlock();
+}
+
 void pl_stack_compact(void)
 {
     static int32_t map[STACKS_CAP];

@@ -40,6 +40,15 @@ void pl_upload_shutdown(void)
     g_sym = NULL;
 }
 
+void pl_upload_atfork_child(int was_uploading)
+{
+    /* a symbolizer the parent's uploader was using may be half-updated: leak it, build anew */
+    if (was_uploading)
+        g_sym = NULL;
+    g_fail_streak = 0;
+    g_skip = 0;
+}
+
 /* One profile being built: samples go straight to the wire, locations and functions after. */
 struct enc {
     struct buf samples; /* encoded Sample messages */

@@ -161,6 +161,33 @@ def test_stress_threads_fork_exec_no_deadlock():
     check(top("pl-stress", "memory:alloc_objects:count:space:bytes")["total"] > 0, "no allocations stored")
 
 
+def test_forked_child_keeps_profiling():
+    """fork without exec: the child is profiled under its own pid (new timers, a new upload thread),
+    and neither process reports the other's work."""
+    exe = workload("fork_child")
+    want = truth(run("pl-fork", [exe, "1.5"], "cpu", ("--sample-rate", "200")))
+    check(set(want) == {"parent", "child"} and want["child"][1] == 0, f"workload: {want}")
+    ppid, cpid = str(want["parent"][0]), str(want["child"][0])
+    pids = {s["labels"].get("pid") for s in h.api(srv(), "series", h.sel(h.CPU_TYPE, service_name="pl-fork"))["series"]}
+    check(pids == {ppid, cpid}, f"series pids {pids}, want parent {ppid} and child {cpid}")
+    child = h.top_map(top_pid("pl-fork", h.CPU_TYPE, cpid))
+    parent = h.top_map(top_pid("pl-fork", h.CPU_TYPE, ppid))
+    ctot, ptot = sum(child.values()), sum(parent.values())
+    check(child.get("child_burn", 0) >= 0.8 * ctot, f"child: child_burn should hold most: {child}")
+    check("parent_burn" not in child, f"child reports the parent's work: {child}")
+    check(parent.get("parent_burn", 0) >= 0.8 * ptot, f"parent: parent_burn should hold most: {parent}")
+    check("child_burn" not in parent, f"parent reports the child's work: {parent}")
+    # 1.5 s of child CPU and 0.75 s of parent CPU, within a quarter
+    check(1.1e9 <= ctot <= 1.9e9, f"child cpu {ctot} ns for 1.5 s")
+    check(0.5e9 <= ptot <= 1.0e9, f"parent cpu {ptot} ns for 0.75 s")
+
+
+def top_pid(service, ptype, pid):
+    t = h.api(srv(), "top", h.sel(ptype, service_name=service, pid=pid))
+    check(t["total"] > 0, f"{service} pid {pid} {ptype}: empty: {t}")
+    return t
+
+
 def test_server_down_program_runs_on():
     exe = workload("alloc_known")
     e = dict(os.environ, EMBER_LOG_LEVEL="1")
