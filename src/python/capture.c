@@ -613,7 +613,13 @@ int pa_sampler_start(const struct pa_config *c)
     g_s.wall = c->wall;
     atomic_store(&g_s.stop, 0);
     const char *force = getenv("EMBER_CPU_SAMPLER");
-    atomic_store(&g_s.cpu_mode, force && !strcmp(force, "timer") ? CPU_TIMER : CPU_PERF);
+    int forced = force && !strcmp(force, "timer") && c->cpu;
+    atomic_store(&g_s.cpu_mode, forced ? CPU_TIMER : CPU_PERF);
+    if (forced)
+        fprintf(stderr,
+                "ember: EMBER_CPU_SAMPLER=timer: CPU sampling uses %s (a period can be "
+                "charged up to one scheduler tick late)\n",
+                cpu_mode_names[CPU_TIMER]);
     if (!c->cpu && !c->wall)
         return 0;
     if (!g_handler_installed) {

@@ -5,6 +5,14 @@ PYTHONPATH=build/python, load from loadgen.py, then the HTTP API: calc3 tops pro
 Self, calc1/2/3 shares match the app's 10/20/70 CPU split within 3 points, the endpoint label
 exists, wall sees the /sleep endpoint that process_cpu does not, allocation profiles put
 build_records first. A second test keeps the server down for a while.
+
+The split is the truth by construction: each calc step loops on its own thread CPU clock
+(time.thread_time) until its share of CALC_MS is spent, so it holds however loaded the machine
+is. The test samples at 250 Hz and drives load until the calc steps hold at least MIN_SAMPLES
+samples (a slow, shared CI machine gets more time, up to MAX_LOAD_S), so the +-3 points are
+several standard deviations of the sampling noise, and a sampler bias of 2 points still fails.
+With perf_event_open refused (the app's log says so), or EMBER_CPU_SAMPLER=timer, the agent uses to thread CPU timers,
+which the kernel checks only on its tick: that known bias is allowed +-5 points, and said.
 """
 import os
 import signal
@@ -21,13 +29,18 @@ LOADGEN = os.path.join(h.ROOT, "examples", "flask-calc", "loadgen.py")
 PYPATH = os.path.join(h.ROOT, "build", "python")
 CPU = "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
 WALL = "wall:wall:nanoseconds:cpu:nanoseconds"
+RATE = 250
+MIN_SAMPLES = 2000
+MAX_LOAD_S = 60
+FALLBACK_MSG = "CPU sampling uses thread-cpu-timer"
 
 
 class App:
     def __init__(self, server_url, name, extra_env=None):
         self.port = h.free_port()
         env = dict(os.environ, PYTHONPATH=PYPATH, PORT=str(self.port), EMBER_SERVER_ADDRESS=server_url,
-                   EMBER_APPLICATION_NAME=name, EMBER_UPLOAD_INTERVAL="2", CALC_MS="50", **(extra_env or {}))
+                   EMBER_APPLICATION_NAME=name, EMBER_UPLOAD_INTERVAL="2", EMBER_SAMPLE_RATE=str(RATE), CALC_MS="50",
+                   **(extra_env or {}))
         self.log_path = f"/tmp/ember-flask-{name}.log"
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen([PY, APP], env=env, stdout=self.log, stderr=subprocess.STDOUT)
@@ -86,9 +99,21 @@ def test_flask_walkthrough():
     h.check(os.path.exists(os.path.join(PYPATH, "ember", "__init__.py")), "build/python/ember missing: run make")
     with h.Server() as srv:
         app = App(srv.url, "flask-calc")
+        alloc_reqs = 0
         try:
-            stats = app.load(20, "/calc,/calc,/sleep,/alloc")
-            h.check(" 0 errors" in stats.splitlines()[-1], f"requests failed: {stats}")
+            loaded = 0
+            while True:
+                secs = 20 if not loaded else 10
+                stats = app.load(secs, "/calc,/calc,/sleep,/alloc")
+                loaded += secs
+                h.check(" 0 errors" in stats.splitlines()[-1], f"requests failed: {stats}")
+                alloc_reqs += int([ln for ln in stats.splitlines() if ln.startswith("/alloc:")][0].split()[1])
+                time.sleep(2.5)  # one upload interval
+                so_far = top(srv, CPU, service_name="flask-calc")
+                n = sum(self_of(so_far, "app." + c) for c in ("calc1", "calc2", "calc3")) * RATE / 1e9
+                if n >= MIN_SAMPLES or loaded >= MAX_LOAD_S:
+                    break
+                print(f"   {n:.0f} calc samples after {loaded} s of load: loading more", flush=True)
         finally:
             rc = app.stop()
         h.check(rc in (0, 1, -signal.SIGINT, 130), f"app exit status {rc}: {app.read_log()}")
@@ -100,12 +125,17 @@ def test_flask_walkthrough():
         h.check(first["name"] == "app.calc3", f"top by self is {first['name']}, not app.calc3: {cpu['functions'][:5]}")
         calc = {n: self_of(cpu, "app." + n) for n in ("calc1", "calc2", "calc3")}
         total = sum(calc.values())
-        h.check(total > 0, "no calc samples")
+        samples = total * RATE / 1e9
+        h.check(samples >= MIN_SAMPLES / 2, f"only {samples:.0f} calc samples after {loaded} s of load")
         shares = {n: 100.0 * v / total for n, v in calc.items()}
-        for n, want in (("calc1", 10), ("calc2", 20), ("calc3", 70)):
-            h.check(abs(shares[n] - want) <= 3, f"{n} share {shares[n]:.1f}% (want {want} +- 3): {shares}")
+        fallback = FALLBACK_MSG in app.read_log()
+        tol = 5 if fallback else 3
         print(f"   cpu shares {', '.join(f'{n} {v:.1f}%' for n, v in shares.items())}; "
-              f"calc CPU {total / 1e9:.2f} s", flush=True)
+              f"{samples:.0f} samples, calc CPU {total / 1e9:.2f} s in {loaded} s of load; sampler "
+              f"{'thread CPU timers (perf_event_open refused, +-5)' if fallback else 'perf task-clock'}",
+              flush=True)
+        for n, want in (("calc1", 10), ("calc2", 20), ("calc3", 70)):
+            h.check(abs(shares[n] - want) <= tol, f"{n} share {shares[n]:.1f}% (want {want} +- {tol}): {shares}")
 
         values = h.api(srv, "label/endpoint/values")
         vals = values.get("values", values) if isinstance(values, dict) else values
@@ -131,9 +161,8 @@ def test_flask_walkthrough():
             h.check(first["name"] == "app.build_records", f"{t}: top is {first['name']}: {mem['functions'][:4]}")
         # /alloc allocates ~2000 x 1 KiB per request: the unbiased estimate should be close
         alloc = top(srv, "memory:alloc_space:bytes:space:bytes", service_name="flask-calc", endpoint="/alloc")
-        reqs = int([ln for ln in stats.splitlines() if ln.startswith("/alloc:")][0].split()[1])
         est = self_of(alloc, "app.build_records")
-        want = reqs * 2000 * (33 + 1024 + 4)  # one bytes object of 1024..1031 bytes per record
+        want = alloc_reqs * 2000 * (33 + 1024 + 4)  # one bytes object of 1024..1031 bytes per record
         h.check(0.75 * want < est < 1.3 * want, f"alloc_space estimate {est} vs about {want}")
 
 
