@@ -72,6 +72,11 @@ for t in tests/integration/test_*.py; do
     EMBER_BIN=${EMBER_BIN:-$PWD/build/san/ember} suite "$name" /usr/bin/python3 "$t"
 done
 
+# The Python agent's extension under python3 -X dev (the .so is built into build/python by make)
+if [[ -f tests/python/test_extension.py ]]; then
+    PYTHONPATH=$PWD/build/python suite python/extension /usr/bin/python3 -X dev tests/python/test_extension.py
+fi
+
 # Fuzz smoke runs (short; longer runs by hand: make fuzz FUZZ_SECONDS=600)
 if ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
     suite fuzz bash tests/fuzz/run.sh "${FUZZ_SECONDS:-15}"
