@@ -411,7 +411,13 @@ static int cpu_sampler_for(struct thread_timer *t)
             return fd;
         if (fd == -EMFILE || fd == -ENFILE)
             return timer_for(t); /* this thread only */
-        int next = mode == CPU_PERF && fd == -EACCES ? CPU_PERF_USER : CPU_TIMER;
+        /*
+         * Not to user-only perf on EACCES (perf_event_paranoid 2 without
+         * CAP_PERFMON): it drops the periods that end in system calls, so a
+         * profile misses system time; the timers keep the totals right and
+         * shift some periods by a tick. EMBER_CPU_SAMPLER=perf-user asks for it.
+         */
+        int next = CPU_TIMER;
         if (atomic_compare_exchange_strong(&g_s.cpu_mode, &mode, next))
             fprintf(stderr,
                     "ember: perf_event_open(task-clock%s) on thread %d failed: %s; CPU "
@@ -614,7 +620,8 @@ int pa_sampler_start(const struct pa_config *c)
     atomic_store(&g_s.stop, 0);
     const char *force = getenv("EMBER_CPU_SAMPLER");
     int forced = force && !strcmp(force, "timer") && c->cpu;
-    atomic_store(&g_s.cpu_mode, forced ? CPU_TIMER : CPU_PERF);
+    int user = force && !strcmp(force, "perf-user");
+    atomic_store(&g_s.cpu_mode, forced ? CPU_TIMER : user ? CPU_PERF_USER : CPU_PERF);
     if (forced)
         fprintf(stderr,
                 "ember: EMBER_CPU_SAMPLER=timer: CPU sampling uses %s (a period can be "

@@ -133,7 +133,7 @@ def test_flask_walkthrough():
         tol = 5 if fallback else 3
         print(f"   cpu shares {', '.join(f'{n} {v:.1f}%' for n, v in shares.items())}; "
               f"{samples:.0f} samples, calc CPU {total / 1e9:.2f} s in {loaded} s of load; sampler "
-              f"{'thread CPU timers (perf_event_open refused, +-5)' if fallback else 'perf task-clock'}",
+              f"{'thread CPU timers (fallback, +-5)' if fallback else 'perf task-clock'}",
               flush=True)
         for n, want in (("calc1", 10), ("calc2", 20), ("calc3", 70)):
             h.check(abs(shares[n] - want) <= tol, f"{n} share {shares[n]:.1f}% (want {want} +- {tol}): {shares}")

@@ -126,14 +126,6 @@ def test_tags_memory_bounded():
     assert diff < 64 * 1024, f"tag_wrapper grew Python memory by {diff} bytes"
 
 
-def perf_allowed():
-    try:
-        with open("/proc/sys/kernel/perf_event_paranoid") as f:
-            return int(f.read()) < 3 or os.geteuid() == 0
-    except OSError:
-        return False
-
-
 def test_cpu_sampler_rate_and_fallback():
     """perf task-clock (or the timer fallback): ~rate samples per CPU second, on the right thread."""
     for force in (None, "timer"):
@@ -143,8 +135,9 @@ def test_cpu_sampler_rate_and_fallback():
                         wall=False, enable_alloc=False)
         try:
             st = ember.stats()
-            want_mode = "thread-cpu-timer" if force else ("perf-task-clock" if perf_allowed() else None)
-            assert want_mode is None or st["cpu_sampler"] == want_mode, (force, st["cpu_sampler"])
+            # unforced: perf, or the timers where perf_event_open is refused (containers, paranoid)
+            modes = ("thread-cpu-timer",) if force else ("perf-task-clock", "thread-cpu-timer")
+            assert st["cpu_sampler"] in modes, (force, st["cpu_sampler"])
             before = st["samples"]
             ts = [threading.Thread(target=burn_here, args=(0.4,)) for _ in range(3)]
             t0 = time.thread_time()

@@ -64,8 +64,9 @@ def configure(application_name=None, server_address=None, sample_rate=None, tags
     EMBER_SERVER_ADDRESS, EMBER_SAMPLE_RATE (Hz), EMBER_TAGS (k=v,k=v),
     EMBER_UPLOAD_INTERVAL (seconds), EMBER_ALLOC_SAMPLE_BYTES, EMBER_TENANT_ID,
     EMBER_PROFILES (cpu,wall,alloc: which to collect),
-    EMBER_AUTH_TOKEN. pyroscope-io options that have no meaning here
-    (gil_only, report_pid, detect_subprocesses, ...) are accepted and ignored.
+    EMBER_AUTH_TOKEN, EMBER_CPU_SAMPLER (perf: task-clock events, the default; timer:
+    thread CPU timers, used when perf_event_open is refused; perf-user: without system
+    time). pyroscope-io options that have no meaning here (gil_only, report_pid, detect_subprocesses, ...) are accepted and ignored.
     Calling configure() again restarts with the new settings.
     Raises ValueError/TypeError for bad arguments; a failure to start the
     native sampler is reported as a warning, never raised.
