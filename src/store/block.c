@@ -20,8 +20,19 @@ const int64_t block_res_ns[BLOCK_NRES] = {0, 60LL * 1000000000LL, 3600LL * 10000
 
 #define ZSTD_LEVEL 3
 
-static const char *const sec_names[BLOCK_NSEC] = {"meta", "symbols",   "series",
-                                                  "raw",  "rollup-1m", "rollup-1h"};
+static const char *const sec_names[BLOCK_NSEC] = {"meta",      "symbols",   "series", "raw",
+                                                  "rollup-1m", "rollup-1h", "totals"};
+
+static const char *sec_name(int sec)
+{
+    return sec < BLOCK_NSEC ? sec_names[sec] : "raw part";
+}
+
+/* The section holding raw part i. */
+static int part_sec(const struct block *b, size_t i)
+{
+    return b->version == 1 ? SEC_RAW : BLOCK_NSEC + (int)i;
+}
 
 static uint32_t check32(const void *p, size_t n)
 {
@@ -181,13 +192,22 @@ static void put_series(struct buf *b, const struct head *h)
     free(lmap);
 }
 
-static void put_raw(struct buf *b, const struct head *h, const struct symmap *m)
+/*
+ * Writes the profiles with time below until of every series, from pos[i]
+ * on (advanced): one raw part.
+ */
+static void put_raw(struct buf *b, const struct head *h, const struct symmap *m, size_t *pos,
+                    int64_t until)
 {
     for (size_t i = 0; i < h->series.len; i++) {
         const struct hseries *s = h->series.data[i];
-        buf_varint(b, s->profiles.len);
+        size_t k0 = pos[i], k1 = k0;
+        while (k1 < s->profiles.len && s->profiles.data[k1].time_ns < until)
+            k1++;
+        pos[i] = k1;
+        buf_varint(b, k1 - k0);
         int64_t prev = 0;
-        for (size_t k = 0; k < s->profiles.len; k++) {
+        for (size_t k = k0; k < k1; k++) {
             const struct hprofile *hp = &s->profiles.data[k];
             buf_varint(b, zigzag(hp->time_ns - prev));
             prev = hp->time_ns;
@@ -208,6 +228,54 @@ static int64_t floor_div(int64_t a, int64_t b)
 {
     int64_t q = a / b;
     return (a % b && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* Per series: profile count, then (time delta, duration, total, count) per profile. */
+static void put_totals(struct buf *b, const struct head *h)
+{
+    for (size_t i = 0; i < h->series.len; i++) {
+        const struct hseries *s = h->series.data[i];
+        buf_varint(b, s->profiles.len);
+        int64_t prev = 0;
+        for (size_t k = 0; k < s->profiles.len; k++) {
+            const struct hprofile *hp = &s->profiles.data[k];
+            buf_varint(b, zigzag(hp->time_ns - prev));
+            prev = hp->time_ns;
+            buf_varint(b, zigzag(hp->duration_ns));
+            buf_varint(b, zigzag(hp->total));
+            buf_varint(b, hp->count);
+        }
+    }
+}
+
+typedef VEC(int64_t) i64vec;
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The UTC hours (BLOCK_PART_NS buckets) holding h's profiles, ascending. */
+static void part_hours(const struct head *h, i64vec *out)
+{
+    for (size_t i = 0; i < h->series.len; i++) {
+        const struct hseries *s = h->series.data[i];
+        int64_t last = INT64_MIN;
+        for (size_t k = 0; k < s->profiles.len; k++) {
+            int64_t t = floor_div(s->profiles.data[k].time_ns, BLOCK_PART_NS) * BLOCK_PART_NS;
+            if (t != last)
+                VEC_PUSH(*out, t);
+            last = t;
+        }
+    }
+    if (out->len)
+        qsort(out->data, out->len, sizeof(int64_t), cmp_i64);
+    size_t w = 0;
+    for (size_t i = 0; i < out->len; i++)
+        if (!w || out->data[w - 1] != out->data[i])
+            out->data[w++] = out->data[i];
+    out->len = w;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -291,7 +359,7 @@ static int add_section(struct buf *file, struct block *blk, int sec, const struc
     buf_grow(file, bound);
     size_t n = ZSTD_compress(file->data + file->len, bound, raw->data, raw->len, ZSTD_LEVEL);
     if (ZSTD_isError(n)) {
-        log_error("zstd cannot compress block section %s: %s", sec_names[sec],
+        log_error("zstd cannot compress block section %s: %s", sec_name(sec),
                   ZSTD_getErrorName(n));
         return -ENOMEM;
     }
@@ -318,6 +386,8 @@ int block_write(const char *dir, uint64_t id, struct head *h, const struct block
     struct block *blk = block_alloc(id);
     struct buf file = BUF_INIT, sec = BUF_INIT;
     struct symmap m = {0};
+    i64vec hours = {0};
+    size_t *pos = NULL;
     char *tmp = NULL;
     int fd = -1, err = 0;
     *out = NULL;
@@ -335,14 +405,24 @@ int block_write(const char *dir, uint64_t id, struct head *h, const struct block
     blk->meta.nseries = h->series.len;
     blk->meta.nprofiles = h->nprofiles;
     blk->meta.nsamples = h->nsamples;
+    part_hours(h, &hours);
+    blk->version = BLOCK_VERSION;
+    blk->nsec = BLOCK_NSEC + (uint32_t)hours.len;
+    blk->sec = xcalloc(blk->nsec, sizeof(*blk->sec));
+    pos = xcalloc(h->series.len + 1, sizeof(size_t));
     buf_grow(&file, BLOCK_HDR);
     memcpy(file.data, BLOCK_MAGIC, 8);
     put_le32((uint8_t *)file.data + 8, BLOCK_VERSION);
     put_le32((uint8_t *)file.data + 12, check32(file.data, 12));
     file.len = BLOCK_HDR;
     mark_symbols(h, &m);
-    for (int s = 0; s < BLOCK_NSEC && !err; s++) {
+    for (int s = 0; s < (int)blk->nsec && !err; s++) {
         buf_reset(&sec);
+        if (s >= BLOCK_NSEC) {
+            put_raw(&sec, h, &m, pos, hours.data[s - BLOCK_NSEC] + BLOCK_PART_NS);
+            err = add_section(&file, blk, s, &sec);
+            continue;
+        }
         switch (s) {
         case SEC_META:
             put_meta(&sec, &blk->meta);
@@ -353,8 +433,15 @@ int block_write(const char *dir, uint64_t id, struct head *h, const struct block
         case SEC_SERIES:
             put_series(&sec, h);
             break;
-        case SEC_RAW:
-            put_raw(&sec, h, &m);
+        case SEC_RAW: /* the index of the parts */
+            buf_varint(&sec, hours.len);
+            for (size_t i = 0; i < hours.len; i++) {
+                buf_varint(&sec, zigzag(hours.data[i]));
+                buf_varint(&sec, zigzag(hours.data[i] + BLOCK_PART_NS - 1));
+            }
+            break;
+        case SEC_TOTALS:
+            put_totals(&sec, h);
             break;
         case SEC_1M:
             put_rollup(&sec, h, &m, block_res_ns[RES_1M]);
@@ -368,14 +455,14 @@ int block_write(const char *dir, uint64_t id, struct head *h, const struct block
     pthread_rwlock_unlock(&h->lock);
     if (err)
         goto out;
-    size_t tab = file.len;
-    buf_grow(&file, BLOCK_NSEC * 32 + BLOCK_TRAILER);
-    for (int s = 0; s < BLOCK_NSEC; s++)
+    size_t tab = file.len, tabn = (size_t)blk->nsec * 32;
+    buf_grow(&file, tabn + BLOCK_TRAILER);
+    for (uint32_t s = 0; s < blk->nsec; s++)
         for (int k = 0; k < 4; k++)
             put_le64((uint8_t *)file.data + tab + s * 32 + k * 8, blk->sec[s][k]);
-    file.len += BLOCK_NSEC * 32;
-    put_le32((uint8_t *)file.data + file.len, BLOCK_NSEC);
-    put_le32((uint8_t *)file.data + file.len + 4, check32(file.data + tab, BLOCK_NSEC * 32));
+    file.len += tabn;
+    put_le32((uint8_t *)file.data + file.len, blk->nsec);
+    put_le32((uint8_t *)file.data + file.len + 4, check32(file.data + tab, tabn));
     memcpy(file.data + file.len + 8, BLOCK_END_MAGIC, 8);
     file.len += BLOCK_TRAILER;
     blk->file_bytes = file.len;
@@ -405,6 +492,13 @@ int block_write(const char *dir, uint64_t id, struct head *h, const struct block
         io_unlink(blk->path); /* may be there after a failed directory sync */
         goto out;
     }
+    blk->nparts = (uint32_t)hours.len;
+    blk->part_t = xmalloc((hours.len + 1) * sizeof(*blk->part_t));
+    blk->part_view = xcalloc(hours.len + 1, sizeof(struct head *));
+    for (size_t i = 0; i < hours.len; i++) {
+        blk->part_t[i][0] = hours.data[i];
+        blk->part_t[i][1] = hours.data[i] + BLOCK_PART_NS - 1;
+    }
     *out = blk;
     blk = NULL;
 out:
@@ -412,6 +506,8 @@ out:
         io_close(fd);
     if (err)
         io_unlink(tmp);
+    free(hours.data);
+    free(pos);
     free(tmp);
     free(m.node);
     free(m.frame);
@@ -439,7 +535,7 @@ static int read_section(struct block *b, int sec, uint8_t **out, size_t *len)
     c = xmalloc(clen + 1);
     err = io_pread_full(fd, c, clen, (off_t)off);
     if (err) {
-        log_error("cannot read section %s of block '%s' at offset %" PRIu64 ": %s", sec_names[sec],
+        log_error("cannot read section %s of block '%s' at offset %" PRIu64 ": %s", sec_name(sec),
                   b->path, off, ember_strerror(err));
         goto out;
     }
@@ -492,10 +588,50 @@ static int parse_meta(struct block *b, const uint8_t *p, size_t n)
     return 0;
 }
 
+/* Reads the raw part index (version 2) or makes the one part of a version 1 block. */
+static int parse_parts(struct block *b)
+{
+    uint8_t *data = NULL;
+    size_t n;
+    struct rd r;
+    if (b->version == 1) {
+        b->nparts = 1;
+        b->part_t = xmalloc(sizeof(*b->part_t));
+        b->part_t[0][0] = b->meta.min_t;
+        b->part_t[0][1] = b->meta.max_t;
+        b->part_view = xcalloc(1, sizeof(struct head *));
+        return 0;
+    }
+    int err = read_section(b, SEC_RAW, &data, &n);
+    if (err)
+        return err;
+    rd_init(&r, data, n);
+    uint64_t np = rd_varint(&r);
+    if (r.err || np != b->nsec - BLOCK_NSEC)
+        goto bad;
+    b->part_t = xmalloc((np + 1) * sizeof(*b->part_t));
+    b->part_view = xcalloc(np + 1, sizeof(struct head *));
+    for (uint64_t i = 0; i < np; i++) {
+        b->part_t[i][0] = unzigzag(rd_varint(&r));
+        b->part_t[i][1] = unzigzag(rd_varint(&r));
+        if (r.err || b->part_t[i][1] < b->part_t[i][0] ||
+            (i && b->part_t[i][0] <= b->part_t[i - 1][1]))
+            goto bad;
+    }
+    if (r.p != r.end)
+        goto bad;
+    b->nparts = (uint32_t)np;
+    free(data);
+    return 0;
+bad:
+    free(data);
+    return STORE_CORRUPT(b->path, b->sec[SEC_RAW][0], "bad raw part index");
+}
+
 int block_open(struct block **out, const char *path, uint64_t id)
 {
     struct block *b = block_alloc(id);
-    uint8_t hdr[BLOCK_HDR], tr[BLOCK_TRAILER], tab[BLOCK_NSEC * 32], *meta = NULL;
+    uint8_t hdr[BLOCK_HDR], tr[BLOCK_TRAILER], *tab = NULL, *meta = NULL;
     struct stat st;
     size_t mlen;
     int err, fd;
@@ -512,15 +648,13 @@ int block_open(struct block **out, const char *path, uint64_t id)
         goto out;
     uint64_t size = (uint64_t)st.st_size;
     b->file_bytes = size;
-    if (size < BLOCK_HDR + sizeof(tab) + BLOCK_TRAILER) {
+    if (size < BLOCK_HDR + BLOCK_NSEC_V1 * 32 + BLOCK_TRAILER) {
         err = STORE_CORRUPT(path, 0, "file too short for a block");
         goto out;
     }
     err = io_pread_full(fd, hdr, sizeof(hdr), 0);
     if (!err)
         err = io_pread_full(fd, tr, sizeof(tr), (off_t)(size - BLOCK_TRAILER));
-    if (!err)
-        err = io_pread_full(fd, tab, sizeof(tab), (off_t)(size - BLOCK_TRAILER - sizeof(tab)));
     if (err) {
         log_error("cannot read block '%s': %s", path, ember_strerror(err));
         goto out;
@@ -529,19 +663,35 @@ int block_open(struct block **out, const char *path, uint64_t id)
         err = STORE_CORRUPT(path, 0, "bad block header");
         goto out;
     }
-    if (get_le32(hdr + 8) != BLOCK_VERSION) {
-        log_error("block '%s' has format version %u; this build reads version %u", path,
-                  get_le32(hdr + 8), BLOCK_VERSION);
+    b->version = get_le32(hdr + 8);
+    if (b->version < 1 || b->version > BLOCK_VERSION) {
+        log_error("block '%s' has format version %u; this build reads versions 1 to %u", path,
+                  b->version, BLOCK_VERSION);
         err = -EMBER_EUNSUPPORTED;
         goto out;
     }
-    if (memcmp(tr + 8, BLOCK_END_MAGIC, 8) || get_le32(tr) != BLOCK_NSEC ||
-        get_le32(tr + 4) != check32(tab, sizeof(tab))) {
-        err = STORE_CORRUPT(path, size - BLOCK_TRAILER, "bad block trailer or section table");
+    b->nsec = get_le32(tr);
+    uint64_t tabn = (uint64_t)b->nsec * 32;
+    if (memcmp(tr + 8, BLOCK_END_MAGIC, 8) ||
+        (b->version == 1 ? b->nsec != BLOCK_NSEC_V1
+                         : b->nsec < BLOCK_NSEC || b->nsec > BLOCK_NSEC + BLOCK_MAX_PARTS) ||
+        tabn > size - BLOCK_HDR - BLOCK_TRAILER) {
+        err = STORE_CORRUPT(path, size - BLOCK_TRAILER, "bad block trailer");
         goto out;
     }
-    uint64_t data_end = size - BLOCK_TRAILER - sizeof(tab);
-    for (int s = 0; s < BLOCK_NSEC; s++) {
+    uint64_t data_end = size - BLOCK_TRAILER - tabn;
+    tab = xmalloc(tabn);
+    err = io_pread_full(fd, tab, tabn, (off_t)data_end);
+    if (err) {
+        log_error("cannot read block '%s': %s", path, ember_strerror(err));
+        goto out;
+    }
+    if (get_le32(tr + 4) != check32(tab, tabn)) {
+        err = STORE_CORRUPT(path, data_end, "bad block section table");
+        goto out;
+    }
+    b->sec = xcalloc(b->nsec, sizeof(*b->sec));
+    for (uint32_t s = 0; s < b->nsec; s++) {
         for (int k = 0; k < 4; k++)
             b->sec[s][k] = get_le64(tab + s * 32 + k * 8);
         if (b->sec[s][0] < BLOCK_HDR || b->sec[s][0] > data_end ||
@@ -555,12 +705,15 @@ int block_open(struct block **out, const char *path, uint64_t id)
     err = read_section(b, SEC_META, &meta, &mlen);
     if (!err)
         err = parse_meta(b, meta, mlen);
+    if (!err)
+        err = parse_parts(b);
     if (err)
         goto out;
     *out = b;
     b = NULL;
 out:
     io_close(fd);
+    free(tab);
     free(meta);
     block_unref(b);
     return err;
@@ -590,8 +743,14 @@ void block_unref(struct block *b)
     }
     for (int r = 0; r < BLOCK_NRES; r++)
         head_free(b->view[r]);
+    for (uint32_t i = 0; i < b->nparts; i++)
+        head_free(b->part_view[i]);
+    head_free(b->totals_view);
     pthread_mutex_destroy(&b->mu);
     block_meta_release(&b->meta);
+    free(b->sec);
+    free(b->part_t);
+    free(b->part_view);
     free(b->path);
     free(b);
 }
@@ -734,6 +893,44 @@ bad:
     return err;
 }
 
+/* Loads the TOTALS section: profiles without samples. */
+static int load_totals(struct block *b, struct head *h)
+{
+    uint8_t *data;
+    size_t n;
+    struct rd r;
+    int err = read_section(b, SEC_TOTALS, &data, &n);
+    if (err)
+        return err;
+    rd_init(&r, data, n);
+    for (size_t i = 0; i < h->series.len; i++) {
+        uint64_t np = rd_varint(&r);
+        int64_t t = 0;
+        if (r.err || np > n)
+            goto bad;
+        for (uint64_t k = 0; k < np; k++) {
+            struct hprofile hp;
+            memset(&hp, 0, sizeof(hp));
+            t += unzigzag(rd_varint(&r));
+            hp.time_ns = t;
+            hp.duration_ns = unzigzag(rd_varint(&r));
+            hp.total = unzigzag(rd_varint(&r));
+            hp.count = (uint32_t)rd_varint(&r);
+            if (r.err)
+                goto bad;
+            head_add_profile(h, (uint32_t)i, &hp);
+        }
+    }
+    if (r.err || r.p != r.end)
+        goto bad;
+    free(data);
+    return 0;
+bad:
+    err = STORE_CORRUPT(b->path, b->sec[SEC_TOTALS][0], "bad totals section");
+    free(data);
+    return err;
+}
+
 static int load_profiles(struct block *b, struct head *h, const struct loadmap *lm, int sec)
 {
     uint8_t *data;
@@ -791,36 +988,65 @@ static uint64_t head_bytes(struct head *h)
     return st.bytes;
 }
 
-struct head *block_view(struct block *b, int res)
+enum { VIEW_RES, VIEW_PART, VIEW_TOTALS };
+
+/*
+ * The view *slot of b, loaded on first use under b->mu: symbols (not for
+ * totals), series, then the profiles: rollup res, raw part i, every raw part
+ * (VIEW_RES with RES_RAW), or the totals. NULL if the block cannot be read
+ * (it is marked corrupt).
+ */
+static struct head *view_get(struct block *b, struct head **slot, int kind, size_t i)
 {
     struct head *h = NULL;
     struct loadmap lm = {0};
     pthread_mutex_lock(&b->mu);
     b->last_used = time_mono_ns();
-    if (b->view[res] || !b->path || b->corrupt)
+    if (*slot || !b->path || b->corrupt)
         goto out;
     h = head_new(b->meta.tenant, strlen(b->meta.tenant));
-    int err = load_symbols(b, h, &lm);
+    int err = kind == VIEW_TOTALS ? 0 : load_symbols(b, h, &lm);
     if (!err)
         err = load_series(b, h, &lm);
-    if (!err)
-        err = load_profiles(b, h, &lm, SEC_RAW + res);
+    if (!err && kind == VIEW_TOTALS)
+        err = load_totals(b, h);
+    else if (!err && kind == VIEW_PART)
+        err = load_profiles(b, h, &lm, part_sec(b, i));
+    else if (!err && i != RES_RAW)
+        err = load_profiles(b, h, &lm, SEC_RAW + (int)i);
+    for (size_t k = 0; !err && kind == VIEW_RES && i == RES_RAW && k < b->nparts; k++)
+        err = load_profiles(b, h, &lm, part_sec(b, k));
     if (err) {
         log_error("skipping block '%s' in queries from now on: %s", b->path, ember_strerror(err));
         b->corrupt = 1;
         head_free(h);
         goto out;
     }
-    b->view[res] = h;
+    *slot = h;
     b->view_bytes += head_bytes(h);
 out:
-    h = b->corrupt ? NULL : b->view[res];
+    h = b->corrupt ? NULL : *slot;
     pthread_mutex_unlock(&b->mu);
     free(lm.str);
     free(lm.frame);
     free(lm.node);
     free(lm.lstr);
     return h;
+}
+
+struct head *block_view(struct block *b, int res)
+{
+    return view_get(b, &b->view[res], VIEW_RES, (size_t)res);
+}
+
+struct head *block_view_part(struct block *b, size_t i)
+{
+    return i < b->nparts ? view_get(b, &b->part_view[i], VIEW_PART, i) : NULL;
+}
+
+struct head *block_view_totals(struct block *b)
+{
+    return block_has_totals(b) ? view_get(b, &b->totals_view, VIEW_TOTALS, 0) : NULL;
 }
 
 uint64_t block_drop_views(struct block *b)
@@ -833,6 +1059,12 @@ uint64_t block_drop_views(struct block *b)
         head_free(b->view[r]);
         b->view[r] = NULL;
     }
+    for (uint32_t i = 0; i < b->nparts; i++) {
+        head_free(b->part_view[i]);
+        b->part_view[i] = NULL;
+    }
+    head_free(b->totals_view);
+    b->totals_view = NULL;
     freed = b->view_bytes;
     b->view_bytes = 0;
     pthread_mutex_unlock(&b->mu);

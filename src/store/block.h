@@ -13,22 +13,31 @@ struct head;
  *
  *   "EMBERBLK" u32 version u32 check(low 32 bits of XXH3 of the first 12 bytes)
  *   sections, each compressed with zstd: META SYMBOLS SERIES RAW ROLLUP_1M ROLLUP_1H
- *   section table: BLOCK_NSEC x (u64 offset, u64 compressed len, u64 raw len,
- *                                u64 XXH3 of the compressed bytes)
+ *     TOTALS, then the raw parts PART_0 .. PART_n-1
+ *   section table: nsections x (u64 offset, u64 compressed len, u64 raw len,
+ *                               u64 XXH3 of the compressed bytes)
  *   u32 nsections u32 check(low 32 bits of XXH3 of the table) "EMBEREND"
  *
- * RAW holds every profile; ROLLUP_1M / ROLLUP_1H hold per series one
- * profile per minute / hour bucket (time = bucket start) whose samples are
- * the sums per stack of the raw profiles in it.
+ * Version 2: RAW is the index of the raw parts (n, then per part its first
+ * and last possible profile time); part i holds the profiles of one UTC hour
+ * (BLOCK_PART_NS), so a query edge decodes only the hours it touches.
+ * TOTALS holds per series each profile's time, duration, total and count
+ * (no samples), for totals and label queries. ROLLUP_1M / ROLLUP_1H hold
+ * per series one profile per minute / hour bucket (time = bucket start)
+ * whose samples are the sums per stack of the raw profiles in it.
+ * Version 1 (still read): six sections, RAW holds every profile, no TOTALS.
  */
 #define BLOCK_MAGIC     "EMBERBLK"
 #define BLOCK_END_MAGIC "EMBEREND"
-#define BLOCK_VERSION   1u
+#define BLOCK_VERSION   2u
 #define BLOCK_HDR       16u
 #define BLOCK_TRAILER   16u
 #define BLOCK_MAX_RAW   (1u << 30) /* largest section accepted when reading */
 
-enum block_sec { SEC_META, SEC_SYMBOLS, SEC_SERIES, SEC_RAW, SEC_1M, SEC_1H, BLOCK_NSEC };
+enum block_sec { SEC_META, SEC_SYMBOLS, SEC_SERIES, SEC_RAW, SEC_1M, SEC_1H, SEC_TOTALS, BLOCK_NSEC };
+#define BLOCK_NSEC_V1   6
+#define BLOCK_PART_NS   (3600LL * 1000000000LL)
+#define BLOCK_MAX_PARTS 100000
 /* Resolutions of a block's views: raw profiles, minute and hour rollups. */
 enum block_res { RES_RAW, RES_1M, RES_1H, BLOCK_NRES };
 extern const int64_t block_res_ns[BLOCK_NRES]; /* 0, 60 s, 3600 s */
@@ -58,9 +67,14 @@ struct block {
     char *path;
     struct block_meta meta;
     uint64_t file_bytes;
-    uint64_t sec[BLOCK_NSEC][4]; /* offset, compressed len, raw len, hash */
-    pthread_mutex_t mu;          /* view loading */
-    struct head *view[BLOCK_NRES];
+    uint32_t version, nsec;
+    uint64_t (*sec)[4]; /* nsec x (offset, compressed len, raw len, hash) */
+    uint32_t nparts;
+    int64_t (*part_t)[2]; /* per raw part: first and last possible profile time */
+    pthread_mutex_t mu;   /* view loading */
+    struct head *view[BLOCK_NRES]; /* RES_RAW: every part in one head (compaction) */
+    struct head **part_view;       /* nparts: one raw part each */
+    struct head *totals_view;      /* profiles without samples (version 2) */
     uint64_t view_bytes;
     int64_t last_used;  /* monotonic ns, for cache eviction */
     uint64_t wal_first; /* in-memory block: its records are in wal segments from this one on */
@@ -99,6 +113,18 @@ void block_unref(struct block *b);
  * path; the block is marked corrupt and skipped from then on).
  */
 struct head *block_view(struct block *b, int res);
+
+/*
+ * Raw part i of a file block (i < nparts), or the totals view (profiles with
+ * time, duration, total and count but no samples; NULL for a version 1
+ * block, see block_has_totals). Loaded on first use, like block_view.
+ */
+struct head *block_view_part(struct block *b, size_t i);
+struct head *block_view_totals(struct block *b);
+static inline int block_has_totals(const struct block *b)
+{
+    return b->path && b->version >= 2;
+}
 
 /* Frees the loaded views of a file block (cache eviction); returns the bytes freed. */
 uint64_t block_drop_views(struct block *b);

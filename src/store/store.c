@@ -806,6 +806,7 @@ struct qop {
     struct strtab *set;
     struct labels *lv;
     size_t ln, lcap;
+    int light; /* needs no samples: a block's totals view serves it where raw would */
 };
 
 static int64_t floor_to(int64_t t, int64_t r)
@@ -853,9 +854,20 @@ static void run_block(struct block *b, int64_t lo, int64_t hi, int res, struct q
     }
     if (lo > b->meta.max_t || hi <= b->meta.min_t)
         return;
-    struct head *v = block_view(b, RES_RAW);
-    if (v)
-        op->fn(v, lo, hi, op);
+    if (op->light && block_has_totals(b)) {
+        struct head *v = block_view_totals(b);
+        if (v)
+            op->fn(v, lo, hi, op);
+        return;
+    }
+    /* only the raw parts (hours) the range touches */
+    for (size_t i = 0; i < b->nparts; i++) {
+        if (b->part_t[i][1] < lo || b->part_t[i][0] >= hi)
+            continue;
+        struct head *v = block_view_part(b, i);
+        if (v)
+            op->fn(v, lo, hi, op);
+    }
 }
 
 static void run_query(struct store *s, const struct store_query *q, int max_res, struct qop *op)
@@ -903,7 +915,8 @@ int store_totals(struct store *s, const struct store_query *q, int64_t step_ns, 
                      .origin = q->from_ns,
                      .step = step_ns,
                      .values = values,
-                     .nsteps = nsteps};
+                     .nsteps = nsteps,
+                     .light = 1};
     run_query(s, q, res, &op);
     return 0;
 }
@@ -924,7 +937,7 @@ static int label_strings(struct store *s, const struct store_query *q, const cha
 {
     struct strtab set;
     strtab_init(&set);
-    struct qop op = {.fn = op_strings, .sel = q->sel, .name = name, .set = &set};
+    struct qop op = {.fn = op_strings, .sel = q->sel, .name = name, .set = &set, .light = 1};
     run_query(s, q, BLOCK_NRES - 1, &op);
     for (uint32_t id = 1; id < set.len; id++) {
         out->v = xgrow(out->v, sizeof(char *), out->n + 1, &out->cap);
@@ -968,7 +981,7 @@ static void op_series(struct head *h, int64_t lo, int64_t hi, struct qop *op)
 
 int store_series(struct store *s, const struct store_query *q, store_series_cb cb, void *arg)
 {
-    struct qop op = {.fn = op_series, .sel = q->sel};
+    struct qop op = {.fn = op_series, .sel = q->sel, .light = 1};
     int r = 0;
     /* copies, so cb runs without any lock (it may be slow, or call the store) */
     run_query(s, q, BLOCK_NRES - 1, &op);
