@@ -21,12 +21,15 @@ enum setting {
     SET_SELF_PROFILE,
     SET_SELF_PROFILE_HZ,
     SET_THREADS,
+    SET_HEAD_MAX_BYTES,
+    SET_HEAD_MAX_SPAN,
     SET_MAX
 };
 
 static const char *const setting_names[SET_MAX] = {
     "http-addr",    "data-dir",        "retention", "retention-size",
-    "self-profile", "self-profile-hz", "threads",
+    "self-profile", "self-profile-hz", "threads",   "head-max-bytes",
+    "head-max-span",
 };
 
 struct settings {
@@ -47,7 +50,8 @@ static void usage(FILE *f)
             "  --config FILE           read settings from FILE: \"key = value\" or \"key: value\"\n"
             "                          lines with the flag names as keys (http-addr, data-dir,\n"
             "                          retention, retention-size, self-profile, self-profile-hz,\n"
-            "                          threads); flags override the file\n"
+            "                          threads, head-max-bytes, head-max-span); flags override\n"
+            "                          the file\n"
             "  --retention DURATION    delete data older than this, e.g. 30d, 12h (default 0 =\n"
             "                          keep forever)\n"
             "  --retention-size SIZE   delete the oldest data past this size, e.g. 10GB, 512MiB\n"
@@ -55,6 +59,10 @@ static void usage(FILE *f)
             "  --no-self-profile       do not profile the server itself (default: profile it)\n"
             "  --self-profile-hz N     self-profiling sample rate per thread (default 100)\n"
             "  --threads N             HTTP worker threads (default 0 = number of CPUs)\n"
+            "  --head-max-bytes SIZE   write the in-memory head out as a block file once its\n"
+            "                          samples take this much memory (default 64MiB); bounds\n"
+            "                          the memory used per tenant under sustained ingest\n"
+            "  --head-max-span DURATION  ... or once its data spans this much time (default 1h)\n"
             "  -h, --help              show this help\n\n"
             "Example:\n"
             "  ember server --http-addr :4040 --data-dir /var/lib/ember --retention 30d\n");
@@ -87,7 +95,8 @@ static int on_config(const char *key, const char *value, void *arg, char *err, s
     if (k < 0) {
         snprintf(err, errlen,
                  "unknown key '%s' (known: http-addr, data-dir, retention, "
-                 "retention-size, self-profile, self-profile-hz, threads)",
+                 "retention-size, self-profile, self-profile-hz, threads, head-max-bytes, "
+                 "head-max-span)",
                  key);
         return -EMBER_EINVAL_INPUT;
     }
@@ -143,6 +152,16 @@ static int apply(const struct settings *s, struct server_opts *o)
                 goto bad;
             o->threads = (unsigned)n;
             break;
+        case SET_HEAD_MAX_BYTES:
+            if (cli_parse_size(v, &bytes) || bytes < (64u << 10))
+                goto bad;
+            o->head_max_bytes = bytes;
+            break;
+        case SET_HEAD_MAX_SPAN:
+            if (duration_parse(v, &ns) || ns < 1000000000LL)
+                goto bad;
+            o->head_max_span_ns = ns;
+            break;
         case SET_MAX:
             break;
         }
@@ -168,6 +187,12 @@ static int apply(const struct settings *s, struct server_opts *o)
         case SET_THREADS:
             fprintf(stderr, " (expected 0..1024)\n");
             break;
+        case SET_HEAD_MAX_BYTES:
+            fprintf(stderr, " (expected a size of at least 64KiB, e.g. 16MiB)\n");
+            break;
+        case SET_HEAD_MAX_SPAN:
+            fprintf(stderr, " (expected a duration of at least 1s, e.g. 30m)\n");
+            break;
         default:
             fprintf(stderr, "\n");
         }
@@ -186,6 +211,8 @@ int cmd_server(int argc, char **argv)
         {"retention-size", required_argument, NULL, SET_RETENTION_SIZE + 1000},
         {"self-profile-hz", required_argument, NULL, SET_SELF_PROFILE_HZ + 1000},
         {"threads", required_argument, NULL, SET_THREADS + 1000},
+        {"head-max-bytes", required_argument, NULL, SET_HEAD_MAX_BYTES + 1000},
+        {"head-max-span", required_argument, NULL, SET_HEAD_MAX_SPAN + 1000},
         {"no-self-profile", no_argument, NULL, OPT_NO_SELF},
         {"config", required_argument, NULL, OPT_CONFIG},
         {"help", no_argument, NULL, 'h'},

@@ -542,6 +542,8 @@ int server_run(const struct server_opts *o)
     so.data_dir = o->data_dir ? o->data_dir : "./ember-data";
     so.retention_ns = o->retention_ns;
     so.retention_bytes = o->retention_bytes;
+    so.head_max_bytes = o->head_max_bytes;
+    so.head_max_span_ns = o->head_max_span_ns;
     err = store_open(&s.store, &so);
     if (err)
         goto out; /* logged by the store */

@@ -11,6 +11,8 @@ struct server_opts {
     const char *data_dir;     /* "./ember-data" */
     int64_t retention_ns;     /* 0 = forever */
     uint64_t retention_bytes; /* 0 = no cap */
+    uint64_t head_max_bytes;  /* cut the in-memory head into a block past this; 0 = store default */
+    int64_t head_max_span_ns; /* ... or past this much profile time; 0 = store default (1 h) */
     int self_profile;         /* 1: profile the server itself (service_name ember-server) */
     int self_profile_hz;      /* default 100 */
     unsigned threads;         /* HTTP worker threads; 0 = one thread per connection */
