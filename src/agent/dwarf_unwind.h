@@ -1,12 +1,15 @@
-/* dwarf_unwind.h - user-space DWARF CFI unwinding of a copied user stack (libdwfl,
- * .eh_frame/.debug_frame) */
+/* dwarf_unwind.h - x86-64 CFI unwinding of a copied user stack (.eh_frame/.debug_frame of the
+ * mapped files, shared across processes through host_syms) */
 #ifndef EMBER_AGENT_DWARF_UNWIND_H
 #define EMBER_AGENT_DWARF_UNWIND_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* The registers and stack bytes of one sample of thread tid of process pid. */
+struct host_syms;
+struct hsym_proc;
+
+/* The registers and stack bytes of one sample. */
 struct dwarf_regs {
     uint64_t ip, sp, bp;
     uint64_t stack_base; /* user address of the first byte of the stack copy (<= sp) */
@@ -14,24 +17,22 @@ struct dwarf_regs {
 
 struct dwarf_unwinder;
 
-/* Returns a new unwinder (one libdwfl session per process, created on first use). */
+/* Returns a new unwinder (aborts on OOM). */
 struct dwarf_unwinder *dwarf_unwinder_new(void);
 
 /*
- * Unwinds from regs through the stack bytes copied from regs->stack_base (stack,
- * len bytes; reads outside the copy fail, so a stale stack cannot mislead
- * the walk) with the CFI of the modules mapped in pid (.eh_frame, or
- * .debug_frame from separate debug files). Writes up to max pcs leaf first
- * ([0] = ip, later ones return addresses) and returns their number (at
- * least 1); *complete is set when the walk ended at the outermost frame
- * (no CFI says "undefined return address") rather than failing.
+ * Unwinds from regs through the stack bytes copied from regs->stack_base
+ * (stack, len bytes; reads outside the copy fail, so a stale stack cannot
+ * mislead the walk) with the CFI of the files mapped in process p (each
+ * file's CFI is read once for every process, by h). Writes up to max pcs
+ * leaf first ([0] = ip, later ones return addresses) and returns their
+ * number (at least 1); *complete is set when the walk ended at the
+ * outermost frame (CFI says "return address undefined", as in _start and
+ * thread entry points) rather than failing.
  */
-size_t dwarf_unwind(struct dwarf_unwinder *u, uint32_t pid, uint32_t tid,
+size_t dwarf_unwind(struct dwarf_unwinder *u, struct host_syms *h, struct hsym_proc *p,
                     const struct dwarf_regs *regs, const void *stack, size_t len, uint64_t *pcs,
                     size_t max, int *complete);
-
-/* Forgets the session of pid (call when it exits or execs); cheap if none. */
-void dwarf_unwinder_forget(struct dwarf_unwinder *u, uint32_t pid);
 
 void dwarf_unwinder_free(struct dwarf_unwinder *u);
 

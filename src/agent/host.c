@@ -337,8 +337,12 @@ static void on_raw(const struct host_dwarf_event *e, void *arg)
     struct dwarf_regs regs = {e->ip, e->sp, e->bp, e->stack_base};
     int complete = 0;
     size_t len = e->stack_len <= HOST_STACK_COPY ? e->stack_len : HOST_STACK_COPY;
-    size_t n =
-        dwarf_unwind(a->dwarf, e->pid, e->tid, &regs, e->stack, len, pcs, MAX_FRAMES, &complete);
+    struct hproc *p = hproc_get(a, e->pid);
+    size_t n = 1;
+    pcs[0] = e->ip;
+    if (p && p->sym)
+        n = dwarf_unwind(a->dwarf, a->syms, p->sym, &regs, e->stack, len, pcs, MAX_FRAMES,
+                         &complete);
     a->dwarf_total++;
     a->dwarf_complete += complete ? 1 : 0;
     size_t nk = e->nkernel <= HOST_MAX_DEPTH ? e->nkernel : HOST_MAX_DEPTH;
@@ -448,8 +452,6 @@ static void flush(struct host_agent *a)
                 sent++;
         }
         if (p->gone || !proc_alive((pid_t)p->pid)) {
-            if (a->dwarf)
-                dwarf_unwinder_forget(a->dwarf, p->pid);
             hproc_free(a, p);
             continue;
         }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -56,6 +57,9 @@ struct hsym_file {
     struct hsym_sym *syms; /* sorted by address, then rank; built on the first lookup */
     size_t nsyms;
     int syms_built;
+    Dwarf_CFI *cfi; /* .eh_frame, else .debug_frame; looked up once */
+    Dwarf_Addr cfi_bias;
+    int cfi_tried;
     struct hmap pcs; /* file vaddr -> index in ents */
     VEC(struct hsym_ent) ents;
     struct strtab strs;
@@ -84,6 +88,8 @@ struct host_syms {
     size_t max_idle;
     uint64_t clock;
     size_t opened, evicted;
+    int vdso_fd; /* memfd holding this host's vDSO image (the same in every process), or -1 */
+    int vdso_tried;
 };
 
 struct host_syms *host_syms_new(const char *debuginfo_path, size_t max_idle_files)
@@ -105,6 +111,7 @@ struct host_syms *host_syms_new(const char *debuginfo_path, size_t max_idle_file
     h->cb.section_address = dwfl_offline_section_address;
     h->cb.debuginfo_path = &h->dipath;
     h->max_idle = max_idle_files ? max_idle_files : 64;
+    h->vdso_fd = -1;
     return h;
 }
 
@@ -130,6 +137,8 @@ void host_syms_free(struct host_syms *h)
         file_free(h->files.data[i]);
     free(h->files.data);
     free(h->dipath);
+    if (h->vdso_fd >= 0)
+        close(h->vdso_fd);
     free(h);
 }
 
@@ -292,18 +301,46 @@ static void file_open_elf(struct host_syms *h, struct hsym_file *f, const char *
     }
 }
 
+/* A new fd on a copy of the vDSO: it is the kernel's, the same image in every process. */
+static int vdso_open(struct host_syms *h)
+{
+    if (!h->vdso_tried) {
+        h->vdso_tried = 1;
+        FILE *fp = fopen("/proc/self/maps", "re");
+        char line[512];
+        uint64_t start = 0, end = 0;
+        while (fp && fgets(line, sizeof(line), fp))
+            if (strstr(line, "[vdso]") && sscanf(line, "%" SCNx64 "-%" SCNx64, &start, &end) == 2)
+                break;
+        if (fp)
+            fclose(fp);
+        if (end > start && end - start <= (64u << 10)) {
+            int fd = memfd_create("ember-vdso", MFD_CLOEXEC);
+            if (fd >= 0 &&
+                write(fd, (const void *)(uintptr_t)start, end - start) == (ssize_t)(end - start))
+                h->vdso_fd = fd;
+            else if (fd >= 0)
+                close(fd);
+        }
+    }
+    return h->vdso_fd >= 0 ? fcntl(h->vdso_fd, F_DUPFD_CLOEXEC, 0) : -1;
+}
+
 /* The shared file of mapping m of process p, opening it if no process had it yet. */
 static struct hsym_file *map_file(struct host_syms *h, struct hsym_proc *p, struct hsym_map *m)
 {
     if (m->tried)
         return m->file;
     m->tried = 1;
-    if (!m->path || m->path[0] != '/')
+    if (!m->path || (m->path[0] != '/' && strcmp(m->path, "[vdso]")))
         return NULL;
     char fname[4400];
+    int vdso = m->path[0] == '[';
     snprintf(fname, sizeof(fname), "/proc/%d/root%s", (int)p->pid, m->path);
-    int fd = open(fname, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) { /* deleted or replaced since: the mapping itself still has it */
+    int fd = vdso ? vdso_open(h) : open(fname, O_RDONLY | O_CLOEXEC);
+    if (vdso)
+        snprintf(fname, sizeof(fname), "[vdso]");
+    if (fd < 0 && !vdso) { /* deleted or replaced since: the mapping itself still has it */
         snprintf(fname, sizeof(fname), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)p->pid,
                  m->start, m->end);
         fd = open(fname, O_RDONLY | O_CLOEXEC);
@@ -572,6 +609,32 @@ int hsym_lookup(struct host_syms *h, struct hsym_proc *p, uint64_t pc, struct hs
     info->file = e->file ? strtab_get(&f->strs, e->file) : NULL;
     info->line = e->line;
     return info->name ? 0 : -EMBER_ENOTFOUND;
+}
+
+int hsym_cfi(struct host_syms *h, struct hsym_proc *p, uint64_t pc, Dwarf_CFI **cfi,
+             uint64_t *delta)
+{
+    if (!p->loaded)
+        read_maps(h, p);
+    struct hsym_map *m = find_map(p, pc);
+    if (!m && time_mono_ns() - p->last_read_ns > MAPS_REREAD_NS) {
+        read_maps(h, p);
+        m = find_map(p, pc);
+    }
+    struct hsym_file *f = m ? map_file(h, p, m) : NULL;
+    if (!f || !f->mod)
+        return -EMBER_ENOTFOUND;
+    if (!f->cfi_tried) {
+        f->cfi_tried = 1;
+        f->cfi = dwfl_module_eh_cfi(f->mod, &f->cfi_bias);
+        if (!f->cfi)
+            f->cfi = dwfl_module_dwarf_cfi(f->mod, &f->cfi_bias);
+    }
+    if (!f->cfi)
+        return -EMBER_ENOTFOUND;
+    *cfi = f->cfi;
+    *delta = pc - (file_vaddr(f, m, pc) - f->cfi_bias);
+    return 0;
 }
 
 void host_syms_stats(const struct host_syms *h, struct hsym_stats *st)

@@ -54,6 +54,17 @@ void hsym_proc_free(struct host_syms *h, struct hsym_proc *p);
  */
 int hsym_lookup(struct host_syms *h, struct hsym_proc *p, uint64_t pc, struct hsym_info *info);
 
+struct Dwarf_CFI_s;
+
+/*
+ * Call frame information for pc in process p (the [vdso] too): the file's
+ * .eh_frame, else its .debug_frame. Sets *cfi (owned by h; valid until
+ * hsym_proc_free() of the last process mapping the file) and *delta, with
+ * CFI address = pc - *delta. Returns 0 or -EMBER_ENOTFOUND.
+ */
+int hsym_cfi(struct host_syms *h, struct hsym_proc *p, uint64_t pc, struct Dwarf_CFI_s **cfi,
+             uint64_t *delta);
+
 void host_syms_stats(const struct host_syms *h, struct hsym_stats *st);
 
 #endif
