@@ -132,6 +132,14 @@ void pl_lock_init(void);
 void *pl_real_malloc(size_t n);
 void pl_real_free(void *p);
 
+/*
+ * Demangles a C++ or Rust (legacy) symbol into out[0..cap): Rust legacy by
+ * hand, C++ with the program's __cxa_demangle when it has libstdc++ loaded,
+ * else only the qualified name of a plain nested name. 1 when out holds the
+ * demangled name (truncated to fit), 0 when sym is not one we can demangle.
+ */
+int pl_demangle(const char *sym, char *out, size_t cap);
+
 /* ---- upload (upload.c) ---- */
 int pl_upload_init(void);
 /* Encodes and sends the profiles of [from_ns, until_ns). */

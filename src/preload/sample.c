@@ -102,30 +102,43 @@ out:
 }
 
 /*
- * Auto mode runs libunwind only when the frame-pointer walk may have been
- * cut short. When libunwind once found that a walk ending at pc X was
- * complete, or only missed a few outermost frames (clone3 under
- * start_thread, _start under __libc_start_main, whose code keeps no frame
- * pointer), X is remembered here with those frames, and later walks ending
- * at X take them from here without libunwind (lock-free, bounded).
+ * Auto mode runs libunwind only when the frame-pointer walk may be wrong.
+ * A walk that skips frames (the caller of a function without a frame
+ * pointer, like operator new or qsort) or stops early (start_thread and
+ * __libc_start_main keep none) is told apart only by libunwind, so the
+ * first time a walk is seen libunwind runs; when the walk turns out to be
+ * a prefix of libunwind's stack, the walk (by a hash of all its pcs) is
+ * remembered with the few outermost frames it missed, and later identical
+ * walks take those from here without libunwind. A walk that is not a prefix
+ * (frames skipped in the middle) is never remembered. Lock-free, bounded.
  */
-#define COMPLETE_SLOTS 512
-#define TAIL_MAX       6
+#define KNOWN_SLOTS 4096
+#define TAIL_MAX    6
 struct tail_ent {
-    _Atomic uint64_t pc; /* 0 free, 1 being written */
+    _Atomic uint64_t key; /* hash of the walk; 0 free, 1 being written */
     uint32_t n;
     uint64_t tail[TAIL_MAX];
 };
-static struct tail_ent g_complete[COMPLETE_SLOTS];
+static struct tail_ent g_known[KNOWN_SLOTS];
 
-/* The entry of a known outermost pc, or NULL. */
-static const struct tail_ent *known_complete(uint64_t pc)
+/* The leaf pc counts by its 256-byte block, so samples all over a hot loop share one walk. */
+static uint64_t walk_key(const uint64_t *pcs, size_t depth)
 {
-    uint64_t h = (pc * 0x9e3779b97f4a7c15ull) >> 55;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ depth;
+    for (size_t i = 0; i < depth; i++) {
+        h ^= i ? pcs[i] : pcs[i] >> 8;
+        h *= 0xff51afd7ed558ccdull;
+        h ^= h >> 29;
+    }
+    return h > 1 ? h : h + 2;
+}
+
+static const struct tail_ent *known_walk(uint64_t key)
+{
     for (unsigned i = 0; i < 8; i++) {
-        struct tail_ent *e = &g_complete[(h + i) % COMPLETE_SLOTS];
-        uint64_t v = atomic_load_explicit(&e->pc, memory_order_acquire);
-        if (v == pc)
+        struct tail_ent *e = &g_known[(key + i) % KNOWN_SLOTS];
+        uint64_t v = atomic_load_explicit(&e->key, memory_order_acquire);
+        if (v == key)
             return e;
         if (!v)
             return NULL;
@@ -133,31 +146,30 @@ static const struct tail_ent *known_complete(uint64_t pc)
     return NULL;
 }
 
-static void mark_complete(uint64_t pc, const uint64_t *tail, size_t n)
+static void remember_walk(uint64_t key, const uint64_t *tail, size_t n)
 {
     if (n > TAIL_MAX)
         return;
-    uint64_t h = (pc * 0x9e3779b97f4a7c15ull) >> 55;
     for (unsigned i = 0; i < 8; i++) {
         uint64_t expect = 0;
-        struct tail_ent *e = &g_complete[(h + i) % COMPLETE_SLOTS];
-        if (atomic_compare_exchange_strong(&e->pc, &expect, 1)) {
+        struct tail_ent *e = &g_known[(key + i) % KNOWN_SLOTS];
+        if (atomic_compare_exchange_strong(&e->key, &expect, 1)) {
             e->n = (uint32_t)n;
             memcpy(e->tail, tail, n * sizeof(uint64_t));
-            atomic_store_explicit(&e->pc, pc, memory_order_release);
+            atomic_store_explicit(&e->key, key, memory_order_release);
             return;
         }
-        if (expect == pc)
+        if (expect == key)
             return;
     }
 }
 
-/* Appends the known tail of a walk ending at pcs[depth-1]; 1 if the walk is known complete. */
+/* Appends the known tail of the walk pcs[0..depth); 1 if the walk is a known prefix. */
 static int use_known(uint64_t *pcs, size_t *depth, size_t max)
 {
     if (*depth < 2)
         return 0;
-    const struct tail_ent *e = known_complete(pcs[*depth - 1]);
+    const struct tail_ent *e = known_walk(walk_key(pcs, *depth));
     if (!e)
         return 0;
     for (uint32_t i = 0; i < e->n && *depth < max; i++)
@@ -165,17 +177,12 @@ static int use_known(uint64_t *pcs, size_t *depth, size_t max)
     return 1;
 }
 
-/* After libunwind found tmp[0..d) for the walk pcs[0..depth): remember the walk's end if it holds. */
+/* After libunwind found tmp[0..d) for the walk pcs[0..depth): remember the walk if it is a prefix. */
 static void learn(const uint64_t *pcs, size_t depth, const uint64_t *tmp, size_t d)
 {
-    if (depth < 2 || !d)
+    if (depth < 2 || d < depth || memcmp(pcs, tmp, depth * sizeof(uint64_t)))
         return;
-    if (d <= depth) {
-        mark_complete(pcs[depth - 1], NULL, 0);
-        return;
-    }
-    if (!memcmp(pcs, tmp, depth * sizeof(uint64_t)))
-        mark_complete(pcs[depth - 1], tmp + depth, d - depth);
+    remember_walk(walk_key(pcs, depth), tmp + depth, d - depth);
 }
 
 /* Merges a DWARF unwind into pcs[0..depth) when it is deeper; returns the new depth. */

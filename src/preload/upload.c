@@ -116,9 +116,10 @@ static uint64_t loc_id(struct enc *e, uint64_t pc)
     struct sym_info si;
     memset(&si, 0, sizeof(si));
     char fallback[320];
+    static char demangled[1024];
     const char *name = NULL;
     if (g_sym && symbolizer_lookup(g_sym, pc, &si) == 0 && si.name) {
-        name = si.name;
+        name = pl_demangle(si.name, demangled, sizeof(demangled)) ? demangled : si.name;
     } else if (si.module) {
         const char *b = strrchr(si.module, '/');
         snprintf(fallback, sizeof(fallback), "%s+0x%" PRIx64, b ? b + 1 : si.module,

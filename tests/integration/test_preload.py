@@ -29,8 +29,11 @@ def workload(name, flags=("-fno-omit-frame-pointer",)):
     tag = "-".join(f.strip("-").replace("=", "") for f in flags)
     out = os.path.join(BIN, f"{name}-{tag}")
     src = os.path.join(SRC, name + ".c")
+    cc = "gcc"
+    if not os.path.exists(src):
+        src, cc = os.path.join(SRC, name + ".cpp"), "g++"
     if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
-        subprocess.run(["gcc", "-O2", "-g", "-pthread", *flags, "-o", out, src], check=True)
+        subprocess.run([cc, "-O2", "-g", "-pthread", *flags, "-o", out, src], check=True)
     return out
 
 
@@ -180,6 +183,25 @@ def test_forked_child_keeps_profiling():
     # 1.5 s of child CPU and 0.75 s of parent CPU, within a quarter
     check(1.1e9 <= ctot <= 1.9e9, f"child cpu {ctot} ns for 1.5 s")
     check(0.5e9 <= ptot <= 1.0e9, f"parent cpu {ptot} ns for 0.75 s")
+
+
+def test_cpp_and_rust_names_demangled():
+    """C++ names through the program's __cxa_demangle (cpu and operator new allocations); Rust legacy
+    names and C++ names in a program without libstdc++ through libember.so's own demangler."""
+    run("pl-cpp", [workload("cpp_names"), "1"], "cpu,alloc", ("--alloc-bytes", "65536"))
+    cpu = h.top_map(top("pl-cpp", h.CPU_TYPE))
+    burn = [f for f in cpu if f.startswith("ember_cpp::Worker<double>::burn(double)")]
+    check(burn and cpu[burn[0]] >= 0.8 * sum(cpu.values()), f"cpp cpu: {cpu}")
+    check(not any(f.startswith("_Z") for f in cpu), f"mangled names left: {cpu}")
+    alloc = h.top_map(top("pl-cpp", "memory:alloc_space:bytes:space:bytes"), "total")
+    check(alloc.get("ember_cpp::make_vectors(int)", 0) >= 0.8 * 4000 * 16384,
+          f"cpp alloc: make_vectors(int) should hold ~64 MB: {alloc}")
+    check(any(f.startswith("operator new") for f in alloc), f"cpp alloc: no operator new frame: {alloc}")
+    run("pl-rust", [workload("rust_names"), "1"], "cpu")
+    cpu = h.top_map(top("pl-rust", h.CPU_TYPE))
+    tot = sum(cpu.values())
+    check(cpu.get("ember_rust::worker::spin<u8>", 0) >= 0.35 * tot, f"rust name: {cpu}")
+    check(cpu.get("ember_cpp::nolib::burn", 0) >= 0.35 * tot, f"c++ name without libstdc++: {cpu}")
 
 
 def top_pid(service, ptype, pid):
