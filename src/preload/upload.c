@@ -178,13 +178,151 @@ static void put_label_value(struct buf *b, const char *v)
         buf_putc(b, strchr("{},=\"& ", *v) ? '_' : *v);
 }
 
+/* The start of a response body (for error messages). */
+struct resp {
+    char text[256];
+    size_t len;
+};
+
 static size_t on_body(char *p, size_t sz, size_t n, void *arg)
 {
-    (void)p;
-    (void)arg;
+    struct resp *r = arg;
+    size_t k = sz * n, room = sizeof(r->text) - 1 - r->len;
+    memcpy(r->text + r->len, p, k < room ? k : room);
+    r->len += k < room ? k : room;
+    r->text[r->len] = 0;
     return sz * n;
 }
 
+/* The __name__ of a profile kind (as the server names the types it infers from pprof). */
+static const char *metric_name(const char *kind)
+{
+    if (!strcmp(kind, "cpu"))
+        return "process_cpu";
+    if (!strcmp(kind, "wall"))
+        return "wall";
+    if (!strcmp(kind, "lock"))
+        return "block";
+    return "memory"; /* alloc, inuse */
+}
+
+static void put_label(struct buf *b, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    size_t m = pb_begin(b, 1); /* RawProfileSeries.labels */
+    pb_put_bytes(b, 1, name, nlen);
+    pb_put_bytes(b, 2, value, vlen);
+    pb_end(b, m);
+}
+
+/*
+ * A PushRequest of one series: __name__, service_name, pid, host_name, the
+ * user's tags and __delta__="false" (every profile here is already a
+ * per-interval delta, or the in-use gauge), holding the pprof body.
+ */
+static void push_request(struct buf *req, const char *kind, const struct buf *body)
+{
+    char pid[24];
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    size_t series = pb_begin(req, 1); /* PushRequest.series */
+    const char *nm = metric_name(kind);
+    put_label(req, "__name__", 8, nm, strlen(nm));
+    put_label(req, "service_name", 12, pl_cfg.service, strlen(pl_cfg.service));
+    put_label(req, "pid", 3, pid, strlen(pid));
+    put_label(req, "host_name", 9, g_host, strlen(g_host));
+    put_label(req, "__delta__", 9, "false", 5);
+    for (const char *t = pl_cfg.tags; *t;) {
+        size_t len = strcspn(t, ",");
+        const char *eq = memchr(t, '=', len);
+        if (eq && eq > t)
+            put_label(req, t, (size_t)(eq - t), eq + 1, len - (size_t)(eq + 1 - t));
+        t += len;
+        if (*t == ',')
+            t++;
+    }
+    size_t smp = pb_begin(req, 2); /* RawProfileSeries.samples */
+    pb_put_bytes(req, 1, body->data, body->len); /* RawSample.raw_profile */
+    pb_end(req, smp);
+    pb_end(req, series);
+}
+
+/* 1 once the server answered the push API with "not found": /ingest from then on. */
+static int g_ingest_only;
+
+/* POSTs body to url; 0 on HTTP 200, the HTTP status, or -1 when the request failed. */
+static long post(const char *url, const char *ctype, const void *data, size_t len, struct resp *r,
+                 const char **err)
+{
+    long status = -1;
+    CURL *c = curl_easy_init();
+    if (!c) {
+        *err = "cannot create a request";
+        return -1;
+    }
+    char hdrline[80];
+    snprintf(hdrline, sizeof(hdrline), "Content-Type: %s", ctype);
+    struct curl_slist *hdr = curl_slist_append(NULL, hdrline);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, data);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)UPLOAD_TIMEOUT_S);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 2L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "ember-preload/0.1");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    CURLcode cr = curl_easy_perform(c);
+    if (cr != CURLE_OK) {
+        *err = curl_easy_strerror(cr);
+    } else {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        if (status == 200)
+            status = 0;
+    }
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(c);
+    return status;
+}
+
+/* The legacy upload: /ingest?format=pprof with the labels in name=. */
+static long post_ingest(const struct buf *body, uint64_t from_ns, uint64_t until_ns,
+                        struct resp *r, const char **err)
+{
+    struct buf name, url;
+    buf_init(&name);
+    buf_init(&url);
+    put_label_value(&name, pl_cfg.service);
+    buf_printf(&name, "{pid=%d,host_name=", (int)getpid());
+    put_label_value(&name, g_host);
+    if (pl_cfg.tags[0]) {
+        buf_putc(&name, ',');
+        buf_puts(&name, pl_cfg.tags);
+    }
+    buf_putc(&name, '}');
+    long st = -1;
+    char *ename = curl_escape(name.data, (int)name.len);
+    if (!ename) {
+        *err = "cannot escape the name";
+        goto out;
+    }
+    buf_printf(&url, "%s/ingest?format=pprof&spyName=ember-preload&name=%s&from=%" PRIu64
+                     "&until=%" PRIu64,
+               pl_cfg.server, ename, (uint64_t)(from_ns / 1000000000u),
+               (uint64_t)((until_ns + 999999999u) / 1000000000u));
+    curl_free(ename);
+    st = post(url.data, "application/octet-stream", body->data, body->len, r, err);
+out:
+    buf_release(&name);
+    buf_release(&url);
+    return st;
+}
+
+/*
+ * Sends one profile: through the push API (/push.v1.PusherService/Push,
+ * application/proto), or /ingest when the server has no push API. Also
+ * writes it to EMBER_DUMP_DIR when set. 0, or -1 when it was not accepted.
+ */
 static int send_profile(const char *kind, const struct buf *body, uint64_t from_ns,
                         uint64_t until_ns)
 {
@@ -201,57 +339,36 @@ static int send_profile(const char *kind, const struct buf *body, uint64_t from_
     }
     if (!strcmp(pl_cfg.server, "off"))
         return 0;
-    struct buf name, url;
-    buf_init(&name);
-    buf_init(&url);
-    put_label_value(&name, pl_cfg.service);
-    buf_printf(&name, "{pid=%d,host_name=", (int)getpid());
-    put_label_value(&name, g_host);
-    if (pl_cfg.tags[0]) {
-        buf_putc(&name, ',');
-        buf_puts(&name, pl_cfg.tags);
+    struct resp r = {{0}, 0};
+    const char *err = NULL, *api = "push";
+    long st;
+    if (!g_ingest_only) {
+        struct buf req, url;
+        buf_init(&req);
+        buf_init(&url);
+        push_request(&req, kind, body);
+        buf_printf(&url, "%s/push.v1.PusherService/Push", pl_cfg.server);
+        st = post(url.data, "application/proto", req.data, req.len, &r, &err);
+        buf_release(&req);
+        buf_release(&url);
+        if (st == 404) {
+            pl_log(1, "%s has no push API (HTTP 404): uploading to /ingest", pl_cfg.server);
+            g_ingest_only = 1;
+        }
     }
-    buf_putc(&name, '}');
-    int ret = -1;
-    CURL *c = curl_easy_init();
-    if (!c)
-        goto out;
-    char *ename = curl_easy_escape(c, name.data, (int)name.len);
-    if (!ename)
-        goto out;
-    buf_printf(&url, "%s/ingest?format=pprof&spyName=ember-preload&name=%s&from=%" PRIu64
-                     "&until=%" PRIu64,
-               pl_cfg.server, ename, (uint64_t)(from_ns / 1000000000u),
-               (uint64_t)((until_ns + 999999999u) / 1000000000u));
-    curl_free(ename);
-    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/octet-stream");
-    curl_easy_setopt(c, CURLOPT_URL, url.data);
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->data);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)UPLOAD_TIMEOUT_S);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 2L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    CURLcode cr = curl_easy_perform(c);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(hdr);
-    if (cr != CURLE_OK) {
+    if (g_ingest_only) {
+        api = "ingest";
+        r.len = 0;
+        r.text[0] = 0;
+        st = post_ingest(body, from_ns, until_ns, &r, &err);
+    }
+    if (st < 0)
         pl_log(g_fail_streak ? 2 : 1, "upload of %s profile to %s failed: %s", kind, pl_cfg.server,
-               curl_easy_strerror(cr));
-    } else if (status != 200) {
-        pl_log(1, "upload of %s profile to %s: HTTP %ld", kind, pl_cfg.server, status);
-    } else {
-        ret = 0;
-    }
-out:
-    if (c)
-        curl_easy_cleanup(c);
-    buf_release(&name);
-    buf_release(&url);
-    return ret;
+               err ? err : "unknown error");
+    else if (st > 0)
+        pl_log(1, "upload of %s profile to %s (%s): HTTP %ld: %.200s", kind, pl_cfg.server, api, st,
+               r.text);
+    return st == 0 ? 0 : -1;
 }
 
 static void build_and_send(enum pl_kind kind, uint64_t from_ns, uint64_t until_ns, int skip_send)

@@ -210,6 +210,104 @@ def top_pid(service, ptype, pid):
     return t
 
 
+def _pb_fields(data):
+    """[(field number, value)] of one protobuf message (varints as int, length-delimited as bytes)."""
+    out, i = [], 0
+
+    def varint():
+        nonlocal i
+        v = shift = 0
+        while True:
+            b = data[i]
+            i += 1
+            v |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                return v
+
+    while i < len(data):
+        key = varint()
+        num, wire = key >> 3, key & 7
+        if wire == 0:
+            out.append((num, varint()))
+        elif wire == 2:
+            n = varint()
+            out.append((num, data[i:i + n]))
+            i += n
+        elif wire == 1:
+            i += 8
+        elif wire == 5:
+            i += 4
+        else:
+            raise ValueError(f"wire type {wire} at byte {i}")
+    return out
+
+
+def _fake_server(push_status):
+    """A server recording (path, content type, body) of each POST; the push API answers push_status."""
+    import http.server
+    import threading
+    got = []
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            got.append((self.path, self.headers.get("Content-Type"), body))
+            code = push_status if self.path.startswith("/push.v1.") else 200
+            self.send_response(code)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *a):
+            pass
+
+    srv_ = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv_.serve_forever, daemon=True).start()
+    return srv_, got
+
+
+def test_uploads_use_the_push_api_with_ingest_fallback():
+    exe = workload("alloc_known")
+    fake, got = _fake_server(200)
+    try:
+        cmd = [h.EMBER, "exec", "--service", "pl-push", "--server", f"http://127.0.0.1:{fake.server_port}",
+               "--profiles", "cpu,alloc,lock", "--tags", "env=test,team=x", "--alloc-bytes", "16384", "--", exe]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        check(p.returncode == 0 and "upload of" not in p.stderr, f"exit {p.returncode}: {p.stderr[-2000:]}")
+    finally:
+        fake.shutdown()
+    check(got and all(g[0] == "/push.v1.PusherService/Push" and g[1] == "application/proto" for g in got),
+          f"requests: {[(g[0], g[1]) for g in got]}")
+    names = set()
+    for path, _, body in got:
+        series = [v for n, v in _pb_fields(body) if n == 1]
+        check(len(series) == 1, f"{len(series)} series in one push")
+        fields = _pb_fields(series[0])
+        labels = {}
+        for n, v in fields:
+            if n == 1:
+                lf = dict(_pb_fields(v))
+                labels[lf[1].decode()] = lf[2].decode()
+        samples = [dict(_pb_fields(v)) for n, v in fields if n == 2]
+        check(len(samples) == 1 and len(samples[0][1]) > 0, f"samples {samples}")
+        check(labels.get("service_name") == "pl-push" and labels.get("pid", "").isdigit() and labels.get("host_name")
+              and labels.get("env") == "test" and labels.get("team") == "x" and labels.get("__delta__") == "false",
+              f"labels {labels}")
+        names.add(labels["__name__"])
+    check("memory" in names and names <= {"memory", "process_cpu", "block"}, f"__name__ {names}")
+    # a server without the push API: 404 once, then /ingest
+    fake, got = _fake_server(404)
+    try:
+        p = subprocess.run(cmd[:5] + [f"http://127.0.0.1:{fake.server_port}"] + cmd[6:], capture_output=True,
+                           text=True, timeout=60)
+    finally:
+        fake.shutdown()
+    check(p.returncode == 0 and "no push API" in p.stderr, f"exit {p.returncode}: {p.stderr[-2000:]}")
+    paths = [g[0].split("?")[0] for g in got]
+    check(paths[0] == "/push.v1.PusherService/Push" and paths[1:] and set(paths[1:]) == {"/ingest"}, f"paths {paths}")
+
+
 def test_server_down_program_runs_on():
     exe = workload("alloc_known")
     e = dict(os.environ, EMBER_LOG_LEVEL="1")
