@@ -1,6 +1,7 @@
 /* host_syms.c - whole-host symbolization: ELF files shared across processes, lazy, bounded */
 #include "agent/host_syms.h"
 
+#include <dlfcn.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -88,6 +89,10 @@ struct host_syms {
     size_t max_idle;
     uint64_t clock;
     size_t opened, evicted;
+    /* __cxa_demangle from libstdc++, loaded on the first mangled name (NULL if absent) */
+    char *(*demangle)(const char *, char *, size_t *, int *);
+    void *libstdcxx;
+    int demangle_tried;
     int vdso_fd; /* memfd holding this host's vDSO image (the same in every process), or -1 */
     int vdso_tried;
 };
@@ -139,6 +144,8 @@ void host_syms_free(struct host_syms *h)
     free(h->dipath);
     if (h->vdso_fd >= 0)
         close(h->vdso_fd);
+    if (h->libstdcxx)
+        dlclose(h->libstdcxx);
     free(h);
 }
 
@@ -549,7 +556,40 @@ static const struct hsym_sym *sym_find(const struct hsym_file *f, uint64_t vaddr
     return sizeless;
 }
 
-static const struct hsym_ent *file_lookup(struct hsym_file *f, uint64_t vaddr)
+/*
+ * Interns the readable form of symbol nm (n bytes): C++ and Rust legacy
+ * ("_ZN...17h<16 hex>E") names demangled with libstdc++'s __cxa_demangle,
+ * Rust's hash suffix dropped; other names as they are.
+ */
+static uint32_t intern_name(struct host_syms *h, struct hsym_file *f, const char *nm, size_t n)
+{
+    if (n < 3 || nm[0] != '_' || nm[1] != 'Z' || n > 4096)
+        return strtab_intern(&f->strs, nm, n);
+    if (!h->demangle_tried) {
+        h->demangle_tried = 1;
+        h->libstdcxx = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
+        if (h->libstdcxx)
+            *(void **)&h->demangle = dlsym(h->libstdcxx, "__cxa_demangle");
+    }
+    char tmp[4097];
+    memcpy(tmp, nm, n);
+    tmp[n] = 0;
+    int status = -1;
+    char *d = h->demangle ? h->demangle(tmp, NULL, NULL, &status) : NULL;
+    if (!d || status != 0) {
+        free(d);
+        return strtab_intern(&f->strs, nm, n);
+    }
+    size_t dl = strlen(d);
+    /* Rust legacy: "crate::module::function::h0123456789abcdef" */
+    if (dl > 19 && !memcmp(d + dl - 19, "::h", 3) && strspn(d + dl - 16, "0123456789abcdef") == 16)
+        dl -= 19;
+    uint32_t id = strtab_intern(&f->strs, d, dl);
+    free(d);
+    return id;
+}
+
+static const struct hsym_ent *file_lookup(struct host_syms *h, struct hsym_file *f, uint64_t vaddr)
 {
     uint64_t key = vaddr == UINT64_MAX ? 0 : vaddr;
     uint64_t *slot = hmap_get(&f->pcs, key);
@@ -570,7 +610,7 @@ static const struct hsym_ent *file_lookup(struct hsym_file *f, uint64_t vaddr)
         if (nm) {
             /* "memcpy@@GLIBC_2.14" -> "memcpy": the symbol version only splits a function */
             const char *at = strchr(nm, '@');
-            e.name = strtab_intern(&f->strs, nm, at && at > nm ? (size_t)(at - nm) : strlen(nm));
+            e.name = intern_name(h, f, nm, at && at > nm ? (size_t)(at - nm) : strlen(nm));
         }
         Dwfl_Line *ln = dwfl_module_getsrc(f->mod, (Dwarf_Addr)vaddr);
         int lineno = 0;
@@ -604,7 +644,7 @@ int hsym_lookup(struct host_syms *h, struct hsym_proc *p, uint64_t pc, struct hs
     if (!f)
         return -EMBER_ENOTFOUND;
     f->last_use = h->clock;
-    const struct hsym_ent *e = file_lookup(f, file_vaddr(f, m, pc));
+    const struct hsym_ent *e = file_lookup(h, f, file_vaddr(f, m, pc));
     info->name = e->name ? strtab_get(&f->strs, e->name) : NULL;
     info->file = e->file ? strtab_get(&f->strs, e->file) : NULL;
     info->line = e->line;

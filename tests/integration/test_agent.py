@@ -252,6 +252,38 @@ def test_separate_debuginfo_build_id():
     check_split_names(pid, "build-id (.build-id/xx/yyyy.debug)")
 
 
+CXX_SRC = r"""
+#include <chrono>
+namespace shop {
+struct Cart {
+    __attribute__((noinline)) static unsigned long total(int n);
+};
+unsigned long Cart::total(int n) {
+    unsigned long x = 1;
+    for (int i = 0; i < n; i++) x = x * 6364136223846793005UL + 1442695040888963407UL;
+    return x;
+}
+}
+volatile unsigned long sink;
+int main() {
+    auto t = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - t < std::chrono::seconds(2)) sink += shop::Cart::total(1000000);
+}
+"""
+
+
+def test_cxx_names_demangled():
+    if not can_bpf():
+        return
+    src, exe = os.path.join(TMP, "cart.cc"), os.path.join(TMP, "cart")
+    with open(src, "w") as f:
+        f.write(CXX_SRC)
+    subprocess.run(["g++", "-O2", "-fno-omit-frame-pointer", "-o", exe, src], check=True)
+    pid, _ = profile_run(None, [], ["--backend", "bpf"], argv=[exe])
+    _, tot = totals(pid)
+    check(tot.get("shop::Cart::total(int)", 0) > 80, f"C++ names: {sorted(tot.items(), key=lambda x: -x[1])[:8]}")
+
+
 def test_scrape_go_pprof():
     """Pull mode: a stdlib-only Go program's /debug/pprof/ endpoints, its burner on top."""
     go = shutil.which("go")
