@@ -150,7 +150,8 @@ static struct hproc *hproc_get(struct host_agent *a, uint32_t pid)
         p->gone = 1;
         snprintf(p->info.service, sizeof(p->info.service), "unknown");
     } else {
-        p->sym = hsym_proc_new(a->syms, (pid_t)pid); /* its maps are read on the first lookup */
+        p->sym = hsym_proc_new(a->syms, (pid_t)pid);
+        hsym_proc_load(a->syms, p->sym); /* now, while it surely runs */
         if (a->o->relabel)
             apply_relabel(a, p);
     }

@@ -626,6 +626,14 @@ static const struct hsym_ent *file_lookup(struct host_syms *h, struct hsym_file 
     return &f->ents.data[f->ents.len - 1];
 }
 
+int hsym_proc_load(struct host_syms *h, struct hsym_proc *p)
+{
+    int err = read_maps(h, p);
+    for (size_t i = 0; !err && i < p->maps.len; i++)
+        map_file(h, p, &p->maps.data[i]);
+    return err;
+}
+
 int hsym_lookup(struct host_syms *h, struct hsym_proc *p, uint64_t pc, struct hsym_info *info)
 {
     memset(info, 0, sizeof(*info));

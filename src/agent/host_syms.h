@@ -43,6 +43,12 @@ void host_syms_free(struct host_syms *h);
 
 /* A process's view (its memory map, read on first lookup). Never NULL (aborts on OOM). */
 struct hsym_proc *hsym_proc_new(struct host_syms *h, pid_t pid);
+/*
+ * Reads p's memory map and opens the files it maps now (each at most once
+ * for the whole host), so that a process exiting soon after is still
+ * symbolized. Returns 0 or -EMBER_ENOTFOUND when the process is gone.
+ */
+int hsym_proc_load(struct host_syms *h, struct hsym_proc *p);
 /* Releases the process's references (its files become idle); accepts NULL. */
 void hsym_proc_free(struct host_syms *h, struct hsym_proc *p);
 

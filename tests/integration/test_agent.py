@@ -246,7 +246,8 @@ def test_separate_debuginfo_build_id():
     _, tot = totals(pid)
     check("func_a" not in tot, f"func_a named without debug info: {list(tot)[:10]}")
     # ... but main is, from _start's "lea main(%rip),%rdi" and main's .eh_frame extent
-    check(tot.get("main", 0) >= 99.0, f"main of a stripped binary: {sorted(tot.items())[:12]}")
+    # (a 1 s run: a few samples fall in the loader and libc start-up, before main)
+    check(tot.get("main", 0) >= 95.0, f"main of a stripped binary: {sorted(tot.items())[:12]}")
     env = dict(os.environ, EMBER_DEBUGINFO_PATH=":.debug:" + root)
     pid, _ = profile_run(exe, ["spin"], ["--backend", "bpf"], cpu_secs="2", agent_env=env)
     check_split_names(pid, "build-id (.build-id/xx/yyyy.debug)")
