@@ -27,9 +27,8 @@ enum setting {
 };
 
 static const char *const setting_names[SET_MAX] = {
-    "http-addr",    "data-dir",        "retention", "retention-size",
-    "self-profile", "self-profile-hz", "threads",   "head-max-bytes",
-    "head-max-span",
+    "http-addr",       "data-dir", "retention",      "retention-size", "self-profile",
+    "self-profile-hz", "threads",  "head-max-bytes", "head-max-span",
 };
 
 struct settings {
@@ -153,7 +152,7 @@ static int apply(const struct settings *s, struct server_opts *o)
             o->threads = (unsigned)n;
             break;
         case SET_HEAD_MAX_BYTES:
-            if (cli_parse_size(v, &bytes) || bytes < (64u << 10))
+            if (cli_parse_size(v, &bytes) || bytes < (4u << 20))
                 goto bad;
             o->head_max_bytes = bytes;
             break;
@@ -188,7 +187,8 @@ static int apply(const struct settings *s, struct server_opts *o)
             fprintf(stderr, " (expected 0..1024)\n");
             break;
         case SET_HEAD_MAX_BYTES:
-            fprintf(stderr, " (expected a size of at least 64KiB, e.g. 16MiB)\n");
+            fprintf(stderr,
+                    " (expected a size of at least 4MiB: the head grows in 1 MiB chunks)\n");
             break;
         case SET_HEAD_MAX_SPAN:
             fprintf(stderr, " (expected a duration of at least 1s, e.g. 30m)\n");

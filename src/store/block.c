@@ -359,8 +359,7 @@ static int add_section(struct buf *file, struct block *blk, int sec, const struc
     buf_grow(file, bound);
     size_t n = ZSTD_compress(file->data + file->len, bound, raw->data, raw->len, ZSTD_LEVEL);
     if (ZSTD_isError(n)) {
-        log_error("zstd cannot compress block section %s: %s", sec_name(sec),
-                  ZSTD_getErrorName(n));
+        log_error("zstd cannot compress block section %s: %s", sec_name(sec), ZSTD_getErrorName(n));
         return -ENOMEM;
     }
     blk->sec[sec][0] = file->len;

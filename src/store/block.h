@@ -34,7 +34,16 @@ struct head;
 #define BLOCK_TRAILER   16u
 #define BLOCK_MAX_RAW   (1u << 30) /* largest section accepted when reading */
 
-enum block_sec { SEC_META, SEC_SYMBOLS, SEC_SERIES, SEC_RAW, SEC_1M, SEC_1H, SEC_TOTALS, BLOCK_NSEC };
+enum block_sec {
+    SEC_META,
+    SEC_SYMBOLS,
+    SEC_SERIES,
+    SEC_RAW,
+    SEC_1M,
+    SEC_1H,
+    SEC_TOTALS,
+    BLOCK_NSEC
+};
 #define BLOCK_NSEC_V1   6
 #define BLOCK_PART_NS   (3600LL * 1000000000LL)
 #define BLOCK_MAX_PARTS 100000
@@ -70,8 +79,8 @@ struct block {
     uint32_t version, nsec;
     uint64_t (*sec)[4]; /* nsec x (offset, compressed len, raw len, hash) */
     uint32_t nparts;
-    int64_t (*part_t)[2]; /* per raw part: first and last possible profile time */
-    pthread_mutex_t mu;   /* view loading */
+    int64_t (*part_t)[2];          /* per raw part: first and last possible profile time */
+    pthread_mutex_t mu;            /* view loading */
     struct head *view[BLOCK_NRES]; /* RES_RAW: every part in one head (compaction) */
     struct head **part_view;       /* nparts: one raw part each */
     struct head *totals_view;      /* profiles without samples (version 2) */

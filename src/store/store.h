@@ -17,7 +17,8 @@ struct store_opts {
     uint64_t retention_bytes;   /* 0 = no size cap */
     int fsync;                  /* 1 (default): acknowledge only after fsync */
     uint64_t wal_segment_bytes; /* WAL segments rotate past this size; 0 = 64 MiB */
-    int64_t wal_prealloc_bytes; /* zero-filled room kept ahead of WAL writes; 0 = 4 MiB, <0 = none */
+    int64_t
+        wal_prealloc_bytes; /* zero-filled room kept ahead of WAL writes; 0 = 4 MiB, <0 = none */
     /* blocks (see docs/internals/STORE.md); zeros = defaults */
     uint64_t head_max_bytes;  /* cut the heads into block files past this sample arena; 64 MiB */
     int64_t head_max_span_ns; /* ... or when a head's data spans this much time; 1 h */

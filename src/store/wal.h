@@ -15,13 +15,13 @@
  *
  *   u32 WAL_REC_MAGIC | u32 len | u64 xxh3(payload, seed = len) | payload[len]
  */
-#define WAL_SEG_MAGIC   "EMBERWAL"
-#define WAL_VERSION     1u
-#define WAL_SEG_HDR     16u
-#define WAL_REC_MAGIC   0x31435245u /* "ERC1" */
-#define WAL_REC_HDR     16u
-#define WAL_MAX_RECORD  (512u << 20)
-#define WAL_SEG_DEFAULT (64u << 20)
+#define WAL_SEG_MAGIC        "EMBERWAL"
+#define WAL_VERSION          1u
+#define WAL_SEG_HDR          16u
+#define WAL_REC_MAGIC        0x31435245u /* "ERC1" */
+#define WAL_REC_HDR          16u
+#define WAL_MAX_RECORD       (512u << 20)
+#define WAL_SEG_DEFAULT      (64u << 20)
 #define WAL_PREALLOC_DEFAULT (4u << 20)
 /*
  * fdatasync calls that may run at once on the current segment, each on its
@@ -52,17 +52,17 @@ struct wal {
     /* the segment being written; all under mu */
     int fd; /* -1 when broken and not yet rotated */
     uint64_t seg_no;
-    uint64_t size;        /* bytes written to the current segment */
-    uint64_t synced_size; /* its prefix known durable */
-    uint64_t alloc;       /* bytes of the segment file (records + zero-filled room) */
-    uint64_t written_seq; /* records written since open */
+    uint64_t size;             /* bytes written to the current segment */
+    uint64_t synced_size;      /* its prefix known durable */
+    uint64_t alloc;            /* bytes of the segment file (records + zero-filled room) */
+    uint64_t written_seq;      /* records written since open */
     int sync_fd[WAL_SYNC_FDS]; /* the segment opened again, one per concurrent sync */
     unsigned sync_busy;        /* bit i: a sync runs on sync_fd[i] (mu released) */
     int syncing;               /* syncs running */
     uint64_t inflight_seq;     /* highest seq a running sync covers */
     uint64_t sync_gen;         /* bumped by a failed sync: running syncs' results are void */
-    int rotating;         /* a rotation is draining the pending records */
-    int broken;           /* the segment's tail could not be cleaned: rotate before writing */
+    int rotating;              /* a rotation is draining the pending records */
+    int broken;                /* the segment's tail could not be cleaned: rotate before writing */
     struct wal_waiter *pending, *pending_tail;
     /* the closed segments still on disk: number and size, ascending; under mu */
     VEC(struct wal_seg_info) closed;
