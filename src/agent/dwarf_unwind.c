@@ -226,7 +226,8 @@ size_t dwarf_unwind(struct dwarf_unwinder *u, struct host_syms *h, struct hsym_p
     struct du_state st = {.stack = stack, .base = regs->stack_base, .len = len};
     st.r[REG_RSP] = regs->sp;
     st.r[REG_RBP] = regs->bp;
-    st.known = 1u << REG_RSP | 1u << REG_RBP;
+    st.r[REG_RA] = regs->ip; /* the PLT's CFA expression reads the pc (DW_OP_breg16) */
+    st.known = 1u << REG_RSP | 1u << REG_RBP | 1u << REG_RA;
     uint64_t pc = regs->ip;
     size_t n = 0;
     pcs[n++] = pc;
