@@ -125,7 +125,7 @@ def test_kernel_frames_present():
     if not can_bpf():
         return
     exe = workload(["-fno-omit-frame-pointer"], "wl_fp")
-    pid, _ = profile_run(exe, ["spin"], [], cpu_secs="3")
+    pid, _ = profile_run(exe, ["spin"], ["--sample-rate", "499"], cpu_secs="3")
     # the workload reads its CPU clock: the vDSO or a syscall; timer interrupts land in the kernel
     top, tot = totals(pid)
     files = {f.get("file") for f in top["functions"]}
