@@ -97,15 +97,24 @@ static void record(const uint64_t *pcs, size_t depth, uint64_t delay_ns)
 
 __attribute__((noinline)) static int mutex_contended(pthread_mutex_t *m)
 {
+    int r = pthread_mutex_trylock(m);
+    if (r != EBUSY)
+        return r;
     CONTENDED(r_mutex_lock, m);
 }
 
-/* Fast path: one trylock (no clock read, no check) when the mutex is free. */
+/*
+ * Fast path: a free mutex (glibc's lock word is 0) goes straight to the real
+ * lock, a tail call; a busy one is tried once more and then timed. A mutex
+ * taken by another thread between the look and the real lock is a
+ * contention not counted (a window of a few instructions).
+ */
 EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
-    int r = pthread_mutex_trylock(m);
-    if (__builtin_expect(r != EBUSY, 1))
-        return r;
+#ifdef __GLIBC__
+    if (__builtin_expect(__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) == 0, 1))
+        return r_mutex_lock(m);
+#endif
     return mutex_contended(m);
 }
 
