@@ -59,9 +59,11 @@ GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 CFLAGS_ALL += -DEMBER_VERSION='"$(VERSION)"' -DEMBER_GIT_REV='"$(GIT_REV)"'
 
 .PHONY: all deps test run bench clean format format-check check-headers fuzz unit
-all: $(BUILD)/ember $(BUILD)/unit-tests $(EXTRA_TARGETS)
-
+.DEFAULT_GOAL := all
+# mk/*.mk add parts (libember.so, the Python extension, the host agent) to EXTRA_TARGETS;
+# they are read before the `all` rule so its prerequisites see every part.
 -include mk/*.mk
+all: $(BUILD)/ember $(BUILD)/unit-tests $(EXTRA_TARGETS)
 
 $(BUILD)/obj/%.o: %.c
 	$(call msg,CC,$<)
