@@ -1,4 +1,8 @@
-/* preload.c - libember.so: configuration, constructor/destructor, threads, fork and the upload loop */
+/* preload.c - libember.so: configuration, constructor/destructor, threads, fork and the upload loop
+ */
+#include "preload/preload.h"
+
+#include <alloca.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
@@ -7,10 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "preload/preload.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -160,8 +163,7 @@ static int resolve_create(void)
     return real_pthread_create ? 0 : -1;
 }
 
-EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *),
-                          void *arg)
+EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
     if (resolve_create())
         return EAGAIN;
@@ -176,6 +178,151 @@ EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)
     if (r)
         pl_real_free(sa);
     return r;
+}
+
+/* ---- exec ---- */
+
+/*
+ * The exec family: a thread sampled by a perf event closes it first (see
+ * pl_sample_before_exec). glibc's execl* and execv* call its execve
+ * internally, so each is hooked. Real functions are found by the
+ * constructor (dlsym is not safe in a child forked from threads).
+ */
+static struct {
+    int (*execv)(const char *, char *const[]);
+    int (*execvp)(const char *, char *const[]);
+    int (*execvpe)(const char *, char *const[], char *const[]);
+    int (*fexecve)(int, char *const[], char *const[]);
+    int (*execveat)(int, const char *, char *const[], char *const[], int);
+    int (*execve)(const char *, char *const[], char *const[]); /* set last: all are resolved */
+} g_exec;
+
+static void resolve_exec(void)
+{
+    if (__atomic_load_n(&g_exec.execve, __ATOMIC_ACQUIRE))
+        return;
+    g_exec.execv = dlsym(RTLD_NEXT, "execv");
+    g_exec.execvp = dlsym(RTLD_NEXT, "execvp");
+    g_exec.execvpe = dlsym(RTLD_NEXT, "execvpe");
+    g_exec.fexecve = dlsym(RTLD_NEXT, "fexecve");
+    g_exec.execveat = dlsym(RTLD_NEXT, "execveat"); /* glibc 2.34+; else the system call */
+    __atomic_store_n(&g_exec.execve, dlsym(RTLD_NEXT, "execve"), __ATOMIC_RELEASE);
+}
+
+/* Runs call (an int expression) with the calling thread's perf event closed around it. */
+#define AROUND_EXEC(fn, call)                                                                      \
+    do {                                                                                           \
+        resolve_exec();                                                                            \
+        if (!(fn)) {                                                                               \
+            errno = ENOSYS;                                                                        \
+            return -1;                                                                             \
+        }                                                                                          \
+        int guard_ = pl_guard;                                                                     \
+        pl_guard = 1;                                                                              \
+        int rearm_ = pl_sample_before_exec();                                                      \
+        pl_guard = guard_;                                                                         \
+        int r_ = (call);                                                                           \
+        if (rearm_) {                                                                              \
+            int e_ = errno;                                                                        \
+            pl_guard = 1;                                                                          \
+            pl_sample_exec_failed();                                                               \
+            pl_guard = guard_;                                                                     \
+            errno = e_;                                                                            \
+        }                                                                                          \
+        return r_;                                                                                 \
+    } while (0)
+
+static int do_execve(const char *path, char *const argv[], char *const envp[])
+{
+    AROUND_EXEC(g_exec.execve, g_exec.execve(path, argv, envp));
+}
+
+static int do_execvp(const char *file, char *const argv[])
+{
+    AROUND_EXEC(g_exec.execvp, g_exec.execvp(file, argv));
+}
+
+EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+    return do_execve(path, argv, envp);
+}
+
+EXPORT int execv(const char *path, char *const argv[])
+{
+    AROUND_EXEC(g_exec.execv, g_exec.execv(path, argv));
+}
+
+EXPORT int execvp(const char *file, char *const argv[])
+{
+    return do_execvp(file, argv);
+}
+
+EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    AROUND_EXEC(g_exec.execvpe, g_exec.execvpe(file, argv, envp));
+}
+
+EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+    AROUND_EXEC(g_exec.fexecve, g_exec.fexecve(fd, argv, envp));
+}
+
+static int sys_execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
+                        int flags)
+{
+    return (int)syscall(SYS_execveat, dirfd, path, argv, envp, flags);
+}
+
+EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
+{
+    int (*fn)(int, const char *, char *const[], char *const[], int);
+    resolve_exec();
+    fn = g_exec.execveat ? g_exec.execveat : sys_execveat;
+    AROUND_EXEC(fn, fn(dirfd, path, argv, envp, flags));
+}
+
+/* The arguments after arg up to the NULL, as an argv on the caller's stack; *envp gets the one
+ * after the NULL when envp is not NULL (execle). */
+#define COLLECT_ARGS(argv, arg, envp)                                                              \
+    do {                                                                                           \
+        va_list ap_;                                                                               \
+        size_t n_ = 1;                                                                             \
+        va_start(ap_, arg);                                                                        \
+        while (va_arg(ap_, char *))                                                                \
+            n_++;                                                                                  \
+        va_end(ap_);                                                                               \
+        argv = alloca((n_ + 1) * sizeof(char *));                                                  \
+        argv[0] = (char *)(arg);                                                                   \
+        va_start(ap_, arg);                                                                        \
+        for (size_t i_ = 1; i_ <= n_; i_++)                                                        \
+            argv[i_] = va_arg(ap_, char *);                                                        \
+        char *const **envp_ = (envp);                                                              \
+        if (envp_)                                                                                 \
+            *envp_ = va_arg(ap_, char *const *);                                                   \
+        va_end(ap_);                                                                               \
+    } while (0)
+
+EXPORT int execl(const char *path, const char *arg, ...)
+{
+    char **argv;
+    COLLECT_ARGS(argv, arg, NULL);
+    extern char **environ;
+    return do_execve(path, argv, environ);
+}
+
+EXPORT int execle(const char *path, const char *arg, ...)
+{
+    char **argv;
+    char *const *envp = NULL;
+    COLLECT_ARGS(argv, arg, &envp);
+    return do_execve(path, argv, envp);
+}
+
+EXPORT int execlp(const char *file, const char *arg, ...)
+{
+    char **argv;
+    COLLECT_ARGS(argv, arg, NULL);
+    return do_execvp(file, argv);
 }
 
 /* ---- upload loop ---- */
@@ -273,6 +420,7 @@ __attribute__((constructor)) static void pl_init(void)
         pl_log(1, "upload setup failed: profiler off");
         goto out;
     }
+    resolve_exec();
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     pl_sample_start();
     if (real_pthread_create(&g_uploader, NULL, uploader, NULL) == 0)

@@ -22,11 +22,11 @@ struct pl_config {
     char service[256]; /* EMBER_APPLICATION_NAME / EMBER_SERVICE_NAME / OTEL_SERVICE_NAME / exe */
     char tags[1024];   /* EMBER_TAGS "k=v,k=v" (validated) */
     int kinds[PL_NKINDS];
-    int hz;                     /* EMBER_SAMPLE_RATE, default 100 */
-    uint64_t alloc_mean;        /* EMBER_ALLOC_SAMPLE_BYTES, default 512 KiB */
-    int upload_interval_s;      /* EMBER_UPLOAD_INTERVAL, default 10 */
-    int log_level;              /* EMBER_LOG_LEVEL: 0 quiet, 1 info (default), 2 debug */
-    char dump_dir[512];         /* EMBER_DUMP_DIR: also write each pprof there (tests, offline) */
+    int hz;                /* EMBER_SAMPLE_RATE, default 100 */
+    uint64_t alloc_mean;   /* EMBER_ALLOC_SAMPLE_BYTES, default 512 KiB */
+    int upload_interval_s; /* EMBER_UPLOAD_INTERVAL, default 10 */
+    int log_level;         /* EMBER_LOG_LEVEL: 0 quiet, 1 info (default), 2 debug */
+    char dump_dir[512];    /* EMBER_DUMP_DIR: also write each pprof there (tests, offline) */
 };
 
 extern struct pl_config pl_cfg;
@@ -109,7 +109,7 @@ extern uint64_t pl_stat_samples[PL_NKINDS];
 void *pl_mmap(size_t n);
 
 /* ---- sampling (sample.c) ---- */
-int pl_sample_start(void);     /* signal handler + timers of the calling thread */
+int pl_sample_start(void);         /* signal handler + timers of the calling thread */
 void pl_sample_thread_start(void); /* arms the calling thread's timers */
 void pl_sample_thread_stop(void);  /* deletes them (thread exit) */
 void pl_sample_drain(void);        /* ring -> stack table */
@@ -117,6 +117,17 @@ void pl_sample_stop(void);
 void pl_sample_atfork_child(void);
 uint64_t pl_sample_threads(void);
 void pl_sample_stats(uint64_t *ring_dropped, uint64_t *timer_errors);
+/* The CPU sampler in use ("perf task-clock" or "thread CPU timers"); *misdirected = perf signals
+ * that reached another thread than the one sampled (ignored). */
+const char *pl_sample_cpu_mode(uint64_t *misdirected);
+/*
+ * Before an exec by the calling thread: closes its perf event, whose signal
+ * would otherwise survive into the new image (exec flushes only timer
+ * signals) and kill it before any handler is installed. Returns 1 when
+ * pl_sample_exec_failed() should re-arm it if the exec fails.
+ */
+int pl_sample_before_exec(void);
+void pl_sample_exec_failed(void);
 
 /* EMBER_UNWIND: 0 fp, 1 auto, 2 dwarf (sample.c); set up by pl_unwind_init(). */
 extern int pl_dwarf_mode;

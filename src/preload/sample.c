@@ -1,10 +1,15 @@
-/* sample.c - libember.so's CPU and wall sampling: per-thread timers, SIGPROF handler, sample ring */
+/* sample.c - libember.so's CPU and wall sampling: per-thread perf task-clock events (or thread CPU
+ * timers as a fallback), wall timers, SIGPROF handler, sample ring */
 #include <errno.h>
+#include <fcntl.h>
 #include <link.h>
+#include <linux/perf_event.h>
+#include <sched.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,7 +40,34 @@ struct thr {
     _Atomic pid_t tid; /* 0 = free */
     timer_t cpu, wall;
     int has_cpu, has_wall;
+    _Atomic int perf_fd1; /* the thread's perf task-clock event + 1 (0 = none); has_cpu is 0 then */
 };
+
+/*
+ * CPU sampling mechanisms. A thread CPU timer (timer_create on the thread's
+ * CPU clock) is checked by the kernel only on its scheduler tick (4 ms at
+ * 250 Hz): a period that ends just before the thread blocks or is switched
+ * out is delivered when it next runs, in whatever code runs then, which
+ * biases the profile. perf's task-clock software event samples from an
+ * hrtimer that runs only while the thread is on a CPU, so the signal lands
+ * within microseconds of the period's end, in the code that spent it. The
+ * timer is the fallback where perf_event_open is refused
+ * (perf_event_paranoid 2 without CAP_PERFMON, seccomp in containers).
+ * EMBER_CPU_SAMPLER=timer|perf forces one (perf: no fallback).
+ */
+enum cpu_mode { CPU_PERF = 0, CPU_TIMER = 1 };
+static const char *const cpu_mode_names[] = {"perf task-clock", "thread CPU timers"};
+static _Atomic int g_cpu_mode;
+static int g_cpu_forced;          /* EMBER_CPU_SAMPLER named the mode: never step down */
+static _Atomic int g_mode_logged; /* the sampler in use was said on stderr */
+
+/* perf fds at or above this are not used (timers instead): the handler's fd table is this long */
+#define PERF_FD_MAX 16384
+/* perf fd -> tid it samples (0 = not ours); FD_FIRST set until its random first period passed */
+static _Atomic uint32_t g_fd_tid[PERF_FD_MAX];
+#define FD_FIRST 0x80000000u
+static _Atomic int g_inflight; /* handlers running now */
+static _Atomic uint64_t g_misdirected;
 
 static struct slot *g_ring;
 static _Atomic size_t g_next;
@@ -177,7 +209,8 @@ static int use_known(uint64_t *pcs, size_t *depth, size_t max)
     return 1;
 }
 
-/* After libunwind found tmp[0..d) for the walk pcs[0..depth): remember the walk if it is a prefix. */
+/* After libunwind found tmp[0..d) for the walk pcs[0..depth): remember the walk if it is a prefix.
+ */
 static void learn(const uint64_t *pcs, size_t depth, const uint64_t *tmp, size_t d)
 {
     if (depth < 2 || d < depth || memcmp(pcs, tmp, depth * sizeof(uint64_t)))
@@ -206,7 +239,8 @@ static size_t maybe_dwarf(unw_context_t *uc, int from_signal, uint64_t *pcs, siz
 
 int pl_dwarf_mode; /* 0 frame pointers only, 1 auto (the deeper of both), 2 DWARF only */
 
-/* The executable segments of libember.so: leading frames there are ours (pl_unwind_here drops them). */
+/* The executable segments of libember.so: leading frames there are ours (pl_unwind_here drops
+ * them). */
 #define SELF_SEGS 4
 static uintptr_t g_self_lo[SELF_SEGS], g_self_hi[SELF_SEGS];
 static int g_self_n;
@@ -264,11 +298,38 @@ NO_SANITIZE static void on_sigprof(int sig, siginfo_t *si, void *uctx)
     /* whatever the handler calls (libunwind takes a mutex) must not reach our hooks */
     int guard = pl_guard;
     pl_guard = 1;
-    if (!atomic_load_explicit(&g_on, memory_order_acquire) || si->si_code != SI_TIMER)
+    atomic_fetch_add(&g_inflight, 1); /* before g_on is read: pl_sample_stop waits for it */
+    if (!atomic_load(&g_on))
         goto out;
-    int kind = si->si_value.sival_int;
-    if (kind != PL_CPU && kind != PL_WALL)
-        goto out;
+    int kind;
+    uint32_t weight = 1;
+    if (si->si_code == SI_TIMER) {
+        kind = si->si_value.sival_int;
+        if (kind != PL_CPU && kind != PL_WALL)
+            goto out;
+        /* CPU timers are checked at the scheduler tick: at rates above HZ several periods pass
+         * per signal */
+        if (si->si_overrun > 0)
+            weight += (uint32_t)si->si_overrun;
+    } else if ((si->si_code == POLL_IN || si->si_code == POLL_HUP) && si->si_fd >= 0 &&
+               si->si_fd < PERF_FD_MAX) {
+        uint32_t owner = atomic_load_explicit(&g_fd_tid[si->si_fd], memory_order_relaxed);
+        if (!owner)
+            goto out; /* not one of our perf events (or one closed since) */
+        if ((pid_t)(owner & ~FD_FIRST) != (pid_t)syscall(SYS_gettid)) {
+            atomic_fetch_add_explicit(&g_misdirected, 1, memory_order_relaxed);
+            goto out;
+        }
+        if (owner & FD_FIRST) {
+            /* the random first period has passed: every later one is the full period */
+            uint64_t period = 1000000000ull / (uint64_t)pl_cfg.hz;
+            ioctl(si->si_fd, PERF_EVENT_IOC_PERIOD, &period);
+            atomic_store_explicit(&g_fd_tid[si->si_fd], owner & ~FD_FIRST, memory_order_relaxed);
+        }
+        kind = PL_CPU;
+    } else {
+        goto out; /* not ours */
+    }
     size_t start = atomic_fetch_add_explicit(&g_next, 1, memory_order_relaxed);
     struct slot *slot = NULL;
     for (size_t i = 0; i < SLOT_PROBES; i++) {
@@ -296,10 +357,10 @@ NO_SANITIZE static void on_sigprof(int sig, siginfo_t *si, void *uctx)
     }
     slot->depth = (uint16_t)depth;
     slot->kind = (uint8_t)kind;
-    /* CPU timers are checked at the scheduler tick: at rates above HZ several periods pass per signal */
-    slot->weight = 1u + (uint32_t)(si->si_overrun > 0 ? si->si_overrun : 0);
+    slot->weight = weight;
     atomic_store_explicit(&slot->state, SLOT_FULL, memory_order_release);
 out:
+    atomic_fetch_sub(&g_inflight, 1);
     pl_guard = guard;
     errno = saved;
 }
@@ -308,6 +369,22 @@ out:
 static clockid_t thread_cpu_clock(pid_t tid)
 {
     return (clockid_t)((~(unsigned)tid) << 3) | 6;
+}
+
+/*
+ * A random first expiry in (0, period]: with a fixed one, a thread that
+ * lives for less than a period is never sampled and every thread loses its
+ * last partial period; a uniform phase makes the expected number of samples
+ * exactly cpu_time / period, however short the thread.
+ */
+static long first_period(pid_t tid, long period)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    uint64_t x = ((uint64_t)tid << 32 ^ (uint64_t)now.tv_nsec ^ (uint64_t)now.tv_sec << 20) *
+                 0x9E3779B97F4A7C15ull;
+    x ^= x >> 31;
+    return 1 + (long)(x % (uint64_t)period);
 }
 
 static int arm(pid_t tid, clockid_t clock, int kind, timer_t *out)
@@ -330,6 +407,10 @@ static int arm(pid_t tid, clockid_t clock, int kind, timer_t *out)
         /* spread the first expiry so threads started together are not all hit at once */
         its.it_value.tv_nsec = 1000 + (long)((unsigned)tid * 2654435761u % (unsigned)period);
         its.it_value.tv_sec = 0;
+    } else {
+        long first = first_period(tid, period);
+        its.it_value.tv_sec = first / 1000000000L;
+        its.it_value.tv_nsec = first % 1000000000L;
     }
     if (timer_settime(t, 0, &its, NULL) < 0) {
         int err = -errno;
@@ -338,6 +419,108 @@ static int arm(pid_t tid, clockid_t clock, int kind, timer_t *out)
     }
     *out = t;
     return 0;
+}
+
+/*
+ * Opens a task-clock sampling event on the calling thread tid whose
+ * overflow sends SIGPROF (si_fd = the event) to that thread itself.
+ * Returns the fd or -errno.
+ */
+static int perf_open_self(pid_t tid)
+{
+    long period = 1000000000L / pl_cfg.hz;
+    long first = first_period(tid, period);
+    if (first < 10000)
+        first = 10000; /* the kernel's shortest hrtimer period */
+    struct perf_event_attr a;
+    memset(&a, 0, sizeof(a));
+    a.size = sizeof(a);
+    a.type = PERF_TYPE_SOFTWARE;
+    a.config = PERF_COUNT_SW_TASK_CLOCK;
+    a.sample_period = (uint64_t)first;
+    a.disabled = 1;
+    a.exclude_kernel = 0; /* periods that end in system calls count too */
+    a.exclude_hv = 1;
+    int fd = (int)syscall(SYS_perf_event_open, &a, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int err;
+    struct f_owner_ex owner = {.type = F_OWNER_TID, .pid = tid};
+    if (fd >= PERF_FD_MAX) {
+        err = -EMFILE;
+        goto fail;
+    }
+    atomic_store(&g_fd_tid[fd], (uint32_t)tid | FD_FIRST);
+    if (fcntl(fd, F_SETOWN_EX, &owner) < 0 || fcntl(fd, F_SETSIG, SIGPROF) < 0 ||
+        fcntl(fd, F_SETFL, O_ASYNC) < 0 || ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) < 0) {
+        err = -errno;
+        atomic_store(&g_fd_tid[fd], 0);
+        goto fail;
+    }
+    return fd;
+fail:
+    close(fd);
+    return err;
+}
+
+/* Stops and closes a perf event of this process (its signals still queued are ignored). */
+static void perf_close(int fd)
+{
+    ioctl(fd, PERF_EVENT_IOC_DISABLE, 0);
+    atomic_store(&g_fd_tid[fd], 0);
+    close(fd);
+}
+
+static void log_mode_once(void)
+{
+    int expect = 0;
+    if (atomic_compare_exchange_strong(&g_mode_logged, &expect, 1))
+        pl_log(2, "CPU sampling: %s%s", cpu_mode_names[atomic_load(&g_cpu_mode)],
+               g_cpu_forced ? " (EMBER_CPU_SAMPLER)" : "");
+}
+
+/*
+ * Starts CPU sampling of the calling thread t (tid) with the current
+ * mechanism, stepping down to the timers (and saying so, once) when the
+ * kernel refuses perf. Returns 0 or -errno.
+ */
+static int arm_cpu(struct thr *t, pid_t tid)
+{
+    for (;;) {
+        int mode = atomic_load(&g_cpu_mode);
+        if (mode == CPU_TIMER) {
+            int err = arm(tid, thread_cpu_clock(tid), PL_CPU, &t->cpu);
+            t->has_cpu = err == 0;
+            return err;
+        }
+        int fd = perf_open_self(tid);
+        if (fd >= 0) {
+            atomic_store(&t->perf_fd1, fd + 1);
+            return 0;
+        }
+        if (fd == -EMFILE || fd == -ENFILE) {
+            /* out of descriptors (or past our table): this thread only */
+            int err = arm(tid, thread_cpu_clock(tid), PL_CPU, &t->cpu);
+            t->has_cpu = err == 0;
+            return err;
+        }
+        if (g_cpu_forced) {
+            int expect = 0;
+            if (atomic_compare_exchange_strong(&g_mode_logged, &expect, 1))
+                pl_log(1,
+                       "perf_event_open(task-clock) on thread %d failed: %s; "
+                       "EMBER_CPU_SAMPLER=perf: threads it refuses have no CPU samples",
+                       (int)tid, strerror(-fd));
+            return fd;
+        }
+        if (atomic_compare_exchange_strong(&g_cpu_mode, &mode, CPU_TIMER)) {
+            atomic_store(&g_mode_logged, 1);
+            pl_log(1,
+                   "perf_event_open(task-clock) on thread %d failed: %s; CPU sampling uses %s "
+                   "(a period can be charged up to one scheduler tick late)",
+                   (int)tid, strerror(-fd), cpu_mode_names[CPU_TIMER]);
+        }
+    }
 }
 
 void pl_sample_thread_start(void)
@@ -350,9 +533,10 @@ void pl_sample_thread_start(void)
         if (!atomic_compare_exchange_strong(&g_threads[i].tid, &expect, tid))
             continue;
         struct thr *t = &g_threads[i];
-        t->has_cpu = pl_cfg.kinds[PL_CPU] && arm(tid, thread_cpu_clock(tid), PL_CPU, &t->cpu) == 0;
+        t->has_cpu = 0;
+        int cpu_err = pl_cfg.kinds[PL_CPU] ? arm_cpu(t, tid) : 0;
         t->has_wall = pl_cfg.kinds[PL_WALL] && arm(tid, CLOCK_MONOTONIC, PL_WALL, &t->wall) == 0;
-        if ((pl_cfg.kinds[PL_CPU] && !t->has_cpu) || (pl_cfg.kinds[PL_WALL] && !t->has_wall))
+        if (cpu_err || (pl_cfg.kinds[PL_WALL] && !t->has_wall))
             atomic_fetch_add(&g_timer_errors, 1);
         t_slot = i;
         atomic_fetch_add(&g_nthreads, 1);
@@ -371,6 +555,9 @@ void pl_sample_thread_stop(void)
     if (t->has_wall)
         timer_delete(t->wall);
     t->has_cpu = t->has_wall = 0;
+    int fd1 = atomic_exchange(&t->perf_fd1, 0); /* pl_sample_stop may be closing it too */
+    if (fd1)
+        perf_close(fd1 - 1);
     atomic_store(&t->tid, 0);
     atomic_fetch_sub(&g_nthreads, 1);
     t_slot = -1;
@@ -386,15 +573,25 @@ int pl_sample_start(void)
     if (!pl_cfg.kinds[PL_CPU] && !pl_cfg.kinds[PL_WALL])
         return 0;
     struct sigaction old;
-    if (sigaction(SIGPROF, NULL, &old) == 0 && (old.sa_flags & SA_SIGINFO ? (void *)old.sa_sigaction
-                                                                          : (void *)old.sa_handler) !=
-                                                  (void *)SIG_DFL) {
+    if (sigaction(SIGPROF, NULL, &old) == 0 &&
+        (old.sa_flags & SA_SIGINFO ? (void *)old.sa_sigaction : (void *)old.sa_handler) !=
+            (void *)SIG_DFL) {
         pl_log(1, "the program has its own SIGPROF handler: cpu and wall profiles are off");
         pl_cfg.kinds[PL_CPU] = pl_cfg.kinds[PL_WALL] = 0;
         return -EBUSY;
     }
     g_ring = pl_mmap(RING_SLOTS * sizeof(struct slot));
     g_threads = pl_mmap(THREADS_MAX * sizeof(struct thr));
+    const char *force = getenv("EMBER_CPU_SAMPLER");
+    atomic_store(&g_cpu_mode, CPU_PERF);
+    if (force && !strcmp(force, "timer")) {
+        atomic_store(&g_cpu_mode, CPU_TIMER);
+        g_cpu_forced = 1;
+    } else if (force && !strcmp(force, "perf")) {
+        g_cpu_forced = 1;
+    } else if (force && *force && strcmp(force, "auto")) {
+        pl_log(1, "EMBER_CPU_SAMPLER=%s: want perf, timer or auto; using auto", force);
+    }
     if (!g_ring || !g_threads) {
         pl_log(1, "cannot map the sample ring: cpu and wall profiles are off");
         pl_cfg.kinds[PL_CPU] = pl_cfg.kinds[PL_WALL] = 0;
@@ -414,6 +611,8 @@ int pl_sample_start(void)
     g_installed = 1;
     atomic_store(&g_on, 1);
     pl_sample_thread_start();
+    if (pl_cfg.kinds[PL_CPU])
+        log_mode_once();
     return 0;
 }
 
@@ -436,11 +635,20 @@ void pl_sample_drain(void)
 
 void pl_sample_stop(void)
 {
-    atomic_store(&g_on, 0);
-    if (!g_threads)
+    if (!g_threads) {
+        atomic_store(&g_on, 0);
         return;
+    }
+    /* perf events are taken from their threads and disabled first, closed once no handler runs */
+    static int fds[THREADS_MAX];
+    int nfds = 0;
     for (int i = 0; i < THREADS_MAX; i++) {
         struct thr *t = &g_threads[i];
+        int fd1 = atomic_exchange(&t->perf_fd1, 0);
+        if (fd1) {
+            ioctl(fd1 - 1, PERF_EVENT_IOC_DISABLE, 0);
+            fds[nfds++] = fd1 - 1;
+        }
         if (!atomic_load(&t->tid))
             continue;
         if (t->has_cpu)
@@ -449,6 +657,12 @@ void pl_sample_stop(void)
             timer_delete(t->wall);
         t->has_cpu = t->has_wall = 0;
     }
+    atomic_store(&g_on, 0);
+    /* a handler that saw g_on set may still use its fd (PERF_EVENT_IOC_PERIOD) */
+    while (atomic_load(&g_inflight) > 0)
+        sched_yield();
+    for (int i = 0; i < nfds; i++)
+        perf_close(fds[i]);
     /* the handler stays installed: with g_on == 0 a late signal is ignored */
 }
 
@@ -458,10 +672,23 @@ void pl_sample_atfork_child(void)
     int was_on = atomic_load(&g_on);
     atomic_store(&g_on, 0);
     t_slot = -1;
-    if (g_threads)
+    if (g_threads) {
+        /* the parent's perf fds are copies here: closed (not disabled, the events are the
+         * parent's); a number that is no perf event (changed hands while forking) is left alone */
+        for (int i = 0; i < THREADS_MAX; i++) {
+            int fd1 = atomic_load(&g_threads[i].perf_fd1);
+            uint64_t id;
+            if (fd1 && ioctl(fd1 - 1, PERF_EVENT_IOC_ID, &id) == 0)
+                close(fd1 - 1);
+        }
         memset(g_threads, 0, THREADS_MAX * sizeof(struct thr));
+    }
+    for (int i = 0; i < PERF_FD_MAX; i++)
+        atomic_store_explicit(&g_fd_tid[i], 0, memory_order_relaxed);
+    atomic_store(&g_inflight, 0); /* handlers the parent's other threads were running */
     atomic_store(&g_nthreads, 0);
-    /* the parent's samples are the parent's to send; a slot some other thread was writing is lost */
+    /* the parent's samples are the parent's to send; a slot some other thread was writing is lost
+     */
     if (g_ring)
         for (size_t i = 0; i < RING_SLOTS; i++)
             atomic_store_explicit(&g_ring[i].state, SLOT_FREE, memory_order_relaxed);
@@ -476,6 +703,38 @@ void pl_sample_stats(uint64_t *ring_dropped, uint64_t *timer_errors)
 {
     *ring_dropped = atomic_load(&g_ring_dropped);
     *timer_errors = atomic_load(&g_timer_errors);
+}
+
+int pl_sample_before_exec(void)
+{
+    if (!g_threads || t_slot < 0)
+        return 0;
+    struct thr *t = &g_threads[t_slot];
+    /* a vfork child runs on its parent's memory: the slot is the parent's (and it has no event) */
+    if (atomic_load(&t->tid) != (pid_t)syscall(SYS_gettid))
+        return 0;
+    int fd1 = atomic_exchange(&t->perf_fd1, 0);
+    if (!fd1)
+        return 0;
+    /* a signal the event raised before it stopped is delivered as the ioctl returns, to us */
+    perf_close(fd1 - 1);
+    return 1;
+}
+
+void pl_sample_exec_failed(void)
+{
+    if (!atomic_load(&g_on) || !g_threads || t_slot < 0)
+        return;
+    struct thr *t = &g_threads[t_slot];
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    if (atomic_load(&t->tid) == tid && arm_cpu(t, tid))
+        atomic_fetch_add(&g_timer_errors, 1);
+}
+
+const char *pl_sample_cpu_mode(uint64_t *misdirected)
+{
+    *misdirected = atomic_load(&g_misdirected);
+    return cpu_mode_names[atomic_load(&g_cpu_mode)];
 }
 
 /*

@@ -476,14 +476,18 @@ void pl_upload_once(uint64_t from_ns, uint64_t until_ns, int final)
     }
     struct pl_stats st;
     pl_stats_get(&st);
+    uint64_t ring_dropped, timer_errors, misdirected;
+    pl_sample_stats(&ring_dropped, &timer_errors);
+    const char *sampler = pl_sample_cpu_mode(&misdirected);
     pl_log(2,
            "interval: samples cpu=%" PRIu64 " wall=%" PRIu64 " alloc=%" PRIu64 " lock=%" PRIu64
-           ", stacks %" PRIu64 "/%" PRIu64 " (dropped %" PRIu64 "), live %" PRIu64 "/%" PRIu64
-           ", threads %" PRIu64 ", profiler memory %" PRIu64 " KiB mapped, uploads %" PRIu64
-           " (failed %" PRIu64 ")",
-           st.samples[0], st.samples[1], st.samples[2], st.samples[3], st.stacks, st.stacks_max,
-           st.dropped_stacks, st.live, st.live_max, pl_sample_threads(), st.mem_bytes / 1024,
-           g_uploads, g_errors);
+           " (cpu sampler %s, misdirected %" PRIu64 ", ring dropped %" PRIu64
+           ", sampler errors %" PRIu64 "), stacks %" PRIu64 "/%" PRIu64 " (dropped %" PRIu64
+           "), live %" PRIu64 "/%" PRIu64 ", threads %" PRIu64 ", profiler memory %" PRIu64
+           " KiB mapped, uploads %" PRIu64 " (failed %" PRIu64 ")",
+           st.samples[0], st.samples[1], st.samples[2], st.samples[3], sampler, misdirected,
+           ring_dropped, timer_errors, st.stacks, st.stacks_max, st.dropped_stacks, st.live,
+           st.live_max, pl_sample_threads(), st.mem_bytes / 1024, g_uploads, g_errors);
 }
 
 static void on_inuse(const uint64_t *pcs, size_t depth, const double v[4], void *arg)
