@@ -177,6 +177,7 @@ struct ingest_ctx {
     const struct ingest_type *type;
     const char *spy;
     int64_t from_ns, until_ns;
+    int from_given; /* the request named its time: it wins over a pprof's time_nanos */
     int64_t sample_rate;
     struct profile_batch b;
     struct delta_txn txn; /* committed once the batch is stored */
@@ -386,9 +387,17 @@ static int ingest_pprof(struct ingest_ctx *c, const void *data, size_t n, const 
         prefix_err(c->err, sizeof(c->err), "pprof");
         goto fail;
     }
-    /* Profiles without their own time get the request's range. */
+    /*
+     * Profiles without their own time get the request's range; an explicit from= wins over
+     * time_nanos (the client says when it was taken, e.g. a re-upload of an old file).
+     */
     for (size_t i = first; i < c->b.profiles.len; i++) {
         struct profile *prof = &c->b.profiles.data[i];
+        if (c->from_given) {
+            prof->time_ns = c->from_ns;
+            if (c->until_ns > c->from_ns)
+                prof->duration_ns = c->until_ns - c->from_ns;
+        }
         if (!prof->duration_ns && c->until_ns > c->from_ns)
             prof->duration_ns = c->until_ns - c->from_ns;
     }
@@ -532,6 +541,7 @@ void ingest_handle(struct srv *s, struct http_req *rq, struct http_resp *rs)
     ret = appname_parse(&c.an, name, c.err, sizeof(c.err));
     if (ret)
         goto fail;
+    c.from_given = req_arg(rq, "from") && *req_arg(rq, "from");
     if (parse_time_arg(&c, "from", now, &c.from_ns) ||
         parse_time_arg(&c, "until", now, &c.until_ns))
         goto fail;
