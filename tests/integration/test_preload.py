@@ -107,6 +107,22 @@ def test_cpu_split_60_30_10():
         check(labels.get(k), f"label {k} missing: {labels}")
 
 
+def test_cpu_timer_fallback_forced():
+    """EMBER_CPU_SAMPLER=timer: the thread CPU timers (the fallback where perf_event_open is refused)
+    still sample, coarsely (checked only on the kernel tick, so a wide bound)."""
+    exe = workload("cpu_split")
+    p = run_proc("pl-cpu-timer", [exe, "split", "1.5"], "cpu", ("--sample-rate", "250"),
+                 env={"EMBER_CPU_SAMPLER": "timer"})
+    sampler, _ = cpu_sampler(p.stderr)
+    check(sampler.startswith("thread CPU timers"), f"sampler {sampler!r} with EMBER_CPU_SAMPLER=timer")
+    t = top("pl-cpu-timer", h.CPU_TYPE)
+    m = h.top_map(t)
+    burn = {f: m.get(f, 0) for f in ("burn_60", "burn_30", "burn_10")}
+    total = sum(burn.values())
+    check(total >= 0.9 * t["total"] and abs(100.0 * burn["burn_60"] / total - 60) <= 8, f"timer split {burn}")
+    check(1.0e9 <= t["total"] <= 2.0e9, f"cpu total {t['total']} ns for 1.5 s of CPU")
+
+
 def test_wall_vs_cpu_for_a_thread_sleeping_half():
     exe = workload("cpu_split")
     run("pl-wall", [exe, "sleep", "3"], "cpu,wall", ("--sample-rate", "200"))
