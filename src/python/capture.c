@@ -137,12 +137,57 @@ static int is_own(pid_t tid)
  * bytes right after the header; other compact strings may have a cached
  * UTF-8 copy; anything else becomes "?".
  */
-static size_t copy_str(PyObject *o, char *dst, size_t max)
+
+/*
+ * Fault-free reads. The handler walks frames that the interrupted code may be
+ * tearing down at that very instruction (a popped data-stack chunk is unmapped
+ * before current_frame moves on; a frame slot can hold stale words), so every
+ * pointer is checked before it is dereferenced. rt_sigprocmask with an invalid
+ * "how" copies the 8-byte set first: EFAULT means the page is unreadable,
+ * EINVAL that it is readable; it never faults and is allowed by seccomp
+ * profiles that forbid process_vm_readv. Pages found readable during one
+ * capture are remembered for the rest of it.
+ */
+#define PA_PAGE 4096u
+struct page_cache {
+    uintptr_t page[16];
+    unsigned n;
+};
+
+static int page_readable(struct page_cache *pc, uintptr_t page)
+{
+    for (unsigned i = 0; i < pc->n; i++)
+        if (pc->page[i] == page)
+            return 1;
+    if (page < PA_PAGE)
+        return 0;
+    long r = syscall(SYS_rt_sigprocmask, ~0, (void *)page, (void *)0, (size_t)8);
+    if (!(r < 0 && errno == EINVAL))
+        return 0;
+    pc->page[pc->n++ % 16] = page;
+    if (pc->n > 16)
+        pc->n = 16;
+    return 1;
+}
+
+/* True if [p, p+n) is readable (n <= 1 MiB). */
+static int readable(struct page_cache *pc, const void *p, size_t n)
+{
+    uintptr_t a = (uintptr_t)p;
+    if (!a || n > (1u << 20) || a + n < a)
+        return 0;
+    for (uintptr_t pg = a & ~(uintptr_t)(PA_PAGE - 1); pg < a + (n ? n : 1); pg += PA_PAGE)
+        if (!page_readable(pc, pg))
+            return 0;
+    return 1;
+}
+
+static size_t copy_str(struct page_cache *pc, PyObject *o, char *dst, size_t max)
 {
     const char *src = NULL;
     size_t n = 0;
 
-    if (!o || Py_TYPE(o) != &PyUnicode_Type)
+    if (!o || !readable(pc, o, sizeof(PyCompactUnicodeObject)) || Py_TYPE(o) != &PyUnicode_Type)
         goto unknown;
     PyASCIIObject *a = (PyASCIIObject *)o;
     if (!a->state.compact || !a->state.ready)
@@ -158,6 +203,8 @@ static size_t copy_str(PyObject *o, char *dst, size_t max)
         } else if (a->state.kind == PyUnicode_1BYTE_KIND) {
             const unsigned char *l1 = (const unsigned char *)(c + 1);
             n = (size_t)a->length < max ? (size_t)a->length : max;
+            if (!readable(pc, l1, n))
+                goto unknown;
             for (size_t i = 0; i < n; i++)
                 dst[i] = l1[i] < 128 ? (char)l1[i] : '?';
             return n;
@@ -167,12 +214,26 @@ static size_t copy_str(PyObject *o, char *dst, size_t max)
     }
     if (n > max)
         n = max;
+    if (!readable(pc, src, n))
+        goto unknown;
     memcpy(dst, src, n);
     return n;
 unknown:
     if (max)
         dst[0] = '?';
     return max ? 1 : 0;
+}
+
+/* True if what PyCode_Addr2Line() reads of co (line array or line table) is readable. */
+static int line_table_readable(struct page_cache *pc, PyCodeObject *co)
+{
+    if (co->_co_linearray)
+        return readable(pc, co->_co_linearray,
+                        (size_t)Py_SIZE(co) * (size_t)co->_co_linearray_entry_size);
+    PyObject *lt = co->co_linetable;
+    if (!lt || !readable(pc, lt, sizeof(PyBytesObject)) || Py_TYPE(lt) != &PyBytes_Type)
+        return 0;
+    return readable(pc, PyBytes_AS_STRING(lt), (size_t)PyBytes_GET_SIZE(lt));
 }
 
 int pa_capture_self(struct pa_rec *r)
@@ -187,12 +248,18 @@ int pa_capture_self(struct pa_rec *r)
     char *p = r->data, *end = r->data + PA_REC_BYTES;
     PyObject *prev_file = NULL;
     int n = 0, guard = 0;
+    struct page_cache pc;
+    pc.n = 0;
 
     while (f && n < PA_MAX_DEPTH && guard++ < 4 * PA_MAX_DEPTH) {
+        if (!readable(&pc, f, sizeof(*f)))
+            break;
         PyCodeObject *co = f->f_code;
-        if (!co || Py_TYPE(co) != &PyCode_Type)
+        if (!co || !readable(&pc, co, sizeof(PyCodeObject)) || Py_TYPE(co) != &PyCode_Type)
             break;
         _Py_CODEUNIT *first = _PyCode_CODE(co);
+        if (!line_table_readable(&pc, co))
+            break;
         if (f->owner != FRAME_OWNED_BY_GENERATOR &&
             f->prev_instr < first + co->_co_firsttraceable) {
             f = f->previous; /* a frame being set up: no line yet */
@@ -207,14 +274,14 @@ int pa_capture_self(struct pa_rec *r)
         char *h = p;
         p += 6;
         size_t room = (size_t)(end - p);
-        size_t nl = copy_str(co->co_qualname, p, room < 200 ? room : 200);
+        size_t nl = copy_str(&pc, co->co_qualname, p, room < 200 ? room : 200);
         p += nl;
         size_t fl;
         if (co->co_filename == prev_file) {
             fl = 255;
         } else {
             room = (size_t)(end - p);
-            fl = copy_str(co->co_filename, p, room < 254 ? room : 254);
+            fl = copy_str(&pc, co->co_filename, p, room < 254 ? room : 254);
             p += fl;
             prev_file = co->co_filename;
         }
