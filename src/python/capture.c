@@ -148,10 +148,11 @@ static int is_own(pid_t tid)
  * profiles that forbid process_vm_readv. Pages found readable during one
  * capture are remembered for the rest of it.
  */
-#define PA_PAGE 4096u
+#define PA_PAGE       4096u
+#define PA_PAGE_CACHE 64
 struct page_cache {
-    uintptr_t page[16];
-    unsigned n;
+    uintptr_t page[PA_PAGE_CACHE];
+    unsigned n, next;
 };
 
 static int page_readable(struct page_cache *pc, uintptr_t page)
@@ -164,9 +165,10 @@ static int page_readable(struct page_cache *pc, uintptr_t page)
     long r = syscall(SYS_rt_sigprocmask, ~0, (void *)page, (void *)0, (size_t)8);
     if (!(r < 0 && errno == EINVAL))
         return 0;
-    pc->page[pc->n++ % 16] = page;
-    if (pc->n > 16)
-        pc->n = 16;
+    pc->page[pc->next] = page;
+    pc->next = (pc->next + 1) % PA_PAGE_CACHE;
+    if (pc->n < PA_PAGE_CACHE)
+        pc->n++;
     return 1;
 }
 
@@ -249,7 +251,7 @@ int pa_capture_self(struct pa_rec *r)
     PyObject *prev_file = NULL;
     int n = 0, guard = 0;
     struct page_cache pc;
-    pc.n = 0;
+    pc.n = pc.next = 0;
 
     while (f && n < PA_MAX_DEPTH && guard++ < 4 * PA_MAX_DEPTH) {
         if (!readable(&pc, f, sizeof(*f)))
