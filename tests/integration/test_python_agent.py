@@ -150,7 +150,11 @@ def test_flask_walkthrough():
         h.check(waited > 0.5 * wall["total"], f"wall /sleep: wait_for_backend {waited} of {wall['total']}")
         cpu_sleep = top(srv, CPU, service_name="flask-calc", endpoint="/sleep")
         cpu_wait = self_of(cpu_sleep, "app.wait_for_backend")
-        h.check(cpu_wait < 0.02 * waited, f"process_cpu counts sleeping: {cpu_wait} vs wall {waited}")
+        # Sleeping costs ~70 us of CPU per 50 ms sleep (the syscall path, counted: exclude_kernel=0),
+        # and a period that ends in the kernel is delivered on return into wait_for_backend; on a
+        # loaded CI machine that reached 2.1% of the wall time. Counting the sleep itself would be
+        # ~100%, so 5% still tells the two apart.
+        h.check(cpu_wait < 0.05 * waited, f"process_cpu counts sleeping: {cpu_wait} vs wall {waited}")
 
         # calc* allocate many small floats (the CPU clock reads), so objects are checked per endpoint
         for t, ep in (("memory:alloc_space:bytes:space:bytes", None), ("memory:inuse_space:bytes:space:bytes", None),
